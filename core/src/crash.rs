@@ -84,7 +84,9 @@ impl CrashPoint {
 
     /// The points of one phase, in the order the engine reaches them.
     pub fn of_phase(phase: Phase) -> impl Iterator<Item = CrashPoint> {
-        CrashPoint::ALL.into_iter().filter(move |p| p.phase() == phase)
+        CrashPoint::ALL
+            .into_iter()
+            .filter(move |p| p.phase() == phase)
     }
 }
 

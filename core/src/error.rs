@@ -14,6 +14,7 @@
 //! | `E_RESCUE`         | 100  | no working rescue toolset survives the plan                     |
 //! | `E_NO_SPACE`       | 110  | the filesystem or quota is full                                 |
 //! | `E_READ_ONLY`      | 120  | the filesystem is mounted read-only                             |
+//! | `E_AUDIT`          | 130  | the audit trail could not be written                            |
 
 use std::fmt;
 use std::io;
@@ -49,11 +50,13 @@ pub enum ErrorId {
     NoSpace,
     #[serde(rename = "E_READ_ONLY")]
     ReadOnly,
+    #[serde(rename = "E_AUDIT")]
+    Audit,
 }
 
 impl ErrorId {
     /// Every id, in table order.
-    pub const ALL: [ErrorId; 12] = [
+    pub const ALL: [ErrorId; 13] = [
         ErrorId::Policy,
         ErrorId::Ownership,
         ErrorId::Locking,
@@ -66,6 +69,7 @@ impl ErrorId {
         ErrorId::Rescue,
         ErrorId::NoSpace,
         ErrorId::ReadOnly,
+        ErrorId::Audit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +86,7 @@ impl ErrorId {
             ErrorId::Rescue => "E_RESCUE",
             ErrorId::NoSpace => "E_NO_SPACE",
             ErrorId::ReadOnly => "E_READ_ONLY",
+            ErrorId::Audit => "E_AUDIT",
         }
     }
 
@@ -100,6 +105,7 @@ impl ErrorId {
             ErrorId::Rescue => 100,
             ErrorId::NoSpace => 110,
             ErrorId::ReadOnly => 120,
+            ErrorId::Audit => 130,
         }
     }
 }
@@ -123,5 +129,208 @@ impl FromStr for ErrorId {
             .into_iter()
             .find(|id| id.as_str() == s)
             .ok_or_else(|| UnknownErrorId(s.to_owned()))
+    }
+}
+
+/// Which step of a swap or restore an I/O error came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    ResolveParent,
+    Inspect,
+    WriteSidecar,
+    ReadSidecar,
+    TempLink,
+    Exchange,
+    Rename,
+    BackupRename,
+    CopyBackup,
+    Unlink,
+    Sync,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::ResolveParent => "resolving the parent directory",
+            Step::Inspect => "inspecting",
+            Step::WriteSidecar => "writing the backup sidecar",
+            Step::ReadSidecar => "reading the backup sidecar",
+            Step::TempLink => "creating the temporary link",
+            Step::Exchange => "exchanging",
+            Step::Rename => "renaming into place",
+            Step::BackupRename => "moving the prior object to its backup name",
+            Step::CopyBackup => "copying the prior object into the backup store",
+            Step::Unlink => "removing",
+            Step::Sync => "syncing",
+        })
+    }
+}
+
+/// Everything that can go wrong in the engine. [`Error::id`] gives the stable [`ErrorId`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("path `{path}` is not allowed: {reason}")]
+    UnsafePath { path: PathBuf, reason: &'static str },
+
+    #[error("every request of a plan must share one root: `{first}` and `{other}` differ")]
+    MixedRoots { first: PathBuf, other: PathBuf },
+
+    #[error("a plan needs at least one request")]
+    EmptyPlan,
+
+    #[error("`{target}` appears in more than one request of the plan")]
+    DuplicateTarget { target: String },
+
+    #[error("cannot open the root directory `{root}`")]
+    OpenRoot {
+        root: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "`{target}` is a {found}; only regular files, symlinks and absent targets can be swapped"
+    )]
+    UnsupportedKind { target: String, found: &'static str },
+
+    #[error("link source `{source_path}` {problem}; a link to it would be broken")]
+    BadSource {
+        source_path: String,
+        problem: &'static str,
+    },
+
+    #[error(
+        "link source `{source_path}` is owned by uid {uid} with mode {mode:04o}: \
+         only root may be able to change what the link runs (chown root and chmod go-w, or use a permissive policy)"
+    )]
+    SourceOwnership {
+        source_path: String,
+        uid: u32,
+        mode: u32,
+    },
+
+    #[error(
+        "commit needs a lock manager under this policy; give the engine a lock file (or use a policy that allows unlocked commits)"
+    )]
+    NoLockManager,
+
+    #[error("lock `{path}` is held by another process; gave up after {waited_ms} ms")]
+    LockTimeout { path: PathBuf, waited_ms: u64 },
+
+    #[error("cannot use lock file `{path}`")]
+    LockFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{step} `{target}` failed")]
+    Io {
+        target: String,
+        step: Step,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "`{target}` appeared while it was being created; another process raced the swap, and it was left alone"
+    )]
+    Raced { target: String },
+
+    #[error(
+        "the backup store is on another filesystem than `{target}` and policy forbids the degraded copy \
+         (allow degraded backups, or put the store on the target's filesystem)"
+    )]
+    CrossFilesystem { target: String },
+
+    #[error("no backup of `{target}` exists ({sidecar}); nothing can be restored")]
+    NoBackup { target: String, sidecar: String },
+
+    #[error("the backup of `{target}` is gone or altered: expected {expected} at `{backup}`")]
+    BackupMissing {
+        target: String,
+        backup: String,
+        expected: String,
+    },
+
+    #[error("the sidecar `{sidecar}` is unreadable: {reason}")]
+    BadSidecar { sidecar: String, reason: String },
+
+    #[error("restoring `{target}` failed while {step}")]
+    Restore {
+        target: String,
+        step: Step,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "`{target}` was changed by someone else since the swap (it is now {found}); \
+         it was left untouched. Inspect it, then roll back with force to replace it"
+    )]
+    Drift { target: String, found: String },
+
+    #[error(
+        "commit needs a smoke runner under this policy; give the engine one (or use a policy that does not require health checks)"
+    )]
+    NoSmokeRunner,
+
+    #[error("health check of `{target}` failed: {detail}")]
+    Smoke { target: String, detail: String },
+
+    #[error("no working rescue toolset survives this plan: {detail}")]
+    Rescue { detail: String },
+
+    #[error("cannot write the audit trail")]
+    AuditTrail(#[source] io::Error),
+}
+
+impl Error {
+    /// The stable id of this error. I/O errors are classified by their errno, never by text.
+    pub fn id(&self) -> ErrorId {
+        match self {
+            Error::UnsafePath { .. }
+            | Error::MixedRoots { .. }
+            | Error::EmptyPlan
+            | Error::DuplicateTarget { .. }
+            | Error::UnsupportedKind { .. }
+            | Error::BadSource { .. } => ErrorId::Policy,
+            Error::OpenRoot { source, .. } => errno_id(source, ErrorId::Policy),
+            Error::SourceOwnership { .. } => ErrorId::Ownership,
+            Error::NoLockManager | Error::LockTimeout { .. } | Error::LockFile { .. } => {
+                ErrorId::Locking
+            }
+            Error::Io { source, step, .. } => errno_id(
+                source,
+                match step {
+                    Step::ResolveParent => ErrorId::Policy,
+                    _ => ErrorId::AtomicSwap,
+                },
+            ),
+            Error::Raced { .. } => ErrorId::AtomicSwap,
+            Error::CrossFilesystem { .. } => ErrorId::Exdev,
+            Error::NoBackup { .. } | Error::BackupMissing { .. } | Error::BadSidecar { .. } => {
+                ErrorId::BackupMissing
+            }
+            Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
+            Error::Drift { .. } => ErrorId::Drift,
+            Error::NoSmokeRunner | Error::Smoke { .. } => ErrorId::Smoke,
+            Error::Rescue { .. } => ErrorId::Rescue,
+            Error::AuditTrail(source) => errno_id(source, ErrorId::Audit),
+        }
+    }
+
+    /// Shorthand for the process exit code of [`Error::id`].
+    pub fn exit_code(&self) -> i32 {
+        self.id().exit_code()
+    }
+}
+
+/// Full filesystems and read-only mounts have their own ids whatever step met them.
+fn errno_id(err: &io::Error, otherwise: ErrorId) -> ErrorId {
+    match err.raw_os_error().map(rustix::io::Errno::from_raw_os_error) {
+        Some(rustix::io::Errno::NOSPC | rustix::io::Errno::DQUOT) => ErrorId::NoSpace,
+        Some(rustix::io::Errno::ROFS) => ErrorId::ReadOnly,
+        _ => otherwise,
     }
 }

@@ -1,5 +1,66 @@
-//! switchyard
-pub mod error;
+//! Switchyard replaces files with symlinks and rolls back, safely, on real filesystems.
+//!
+//! The job: switch `/usr/bin/ls` from one implementation to another and back, without ever
+//! leaving the target missing, restoring exactly what was there (a regular file with its bytes,
+//! mode, owner and xattrs — the same inode; a symlink with its destination; or nothing), with
+//! every step recorded in a JSONL audit trail whose canonical form is byte-stable.
+//!
+//! - Paths are [`SafePath`]s: a root plus a relative path; every directory is resolved inside
+//!   the root with `openat2(RESOLVE_IN_ROOT)`, and final components are never followed.
+//! - A [`Plan`] orders link and restore requests and gives them content-derived ids.
+//! - [`Switchyard::apply`] is dry-run by default; a commit writes each backup sidecar durably
+//!   first, then swaps with `renameat2(RENAME_EXCHANGE)`, syncing each directory once.
+//! - [`Switchyard::rollback`] restores from the sidecars on disk, idempotently, refusing to
+//!   clobber a target someone else changed ([`ErrorId::Drift`]).
+//! - [`Policy`] decides the safeguards: lock ([`FileLock`]), rescue toolset, health checks
+//!   ([`SmokeRunner`]) with automatic rollback, and backups in a store on another filesystem.
+//! - Facts go to a [`FactSink`]; [`Fact::canonical`] is the redacted form.
+//!
+//! Error ids and exit codes are listed in one table, in [`error`].
+
+macro_rules! crash_point {
+    ($point:ident) => {{
+        #[cfg(feature = "crash-points")]
+        $crate::crash::reach($crate::crash::CrashPoint::$point);
+    }};
+}
+
+mod apply;
+mod backup;
+mod copy;
 #[cfg(feature = "crash-points")]
 pub mod crash;
-pub use error::ErrorId;
+mod engine;
+pub mod error;
+mod facts;
+mod lock;
+mod path;
+mod plan;
+mod policy;
+mod process;
+mod prune;
+mod rescue;
+mod rollback;
+mod smoke;
+mod state;
+mod swap;
+mod sys;
+mod tree;
+
+pub use apply::{ActionReport, ApplyReport};
+pub use backup::is_engine_name;
+pub use engine::{ApplyMode, Switchyard};
+pub use error::{Error, ErrorId};
+pub use facts::{
+    CANONICAL_TS, Decision, FACTS_SCHEMA, Fact, FactSink, JsonlSink, MemorySink, Reason, Stage,
+    canonical_jsonl,
+};
+pub use lock::FileLock;
+pub use path::SafePath;
+pub use plan::{Action, ActionKind, LinkRequest, Plan, Request, RestoreRequest};
+pub use policy::{LinkStyle, Policy};
+pub use prune::PruneReport;
+pub use rescue::RescueProfile;
+pub use rollback::{RollbackOptions, RollbackReport};
+pub use smoke::{CommandSmoke, SmokeRunner};
+pub use state::Kind;

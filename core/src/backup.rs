@@ -1,0 +1,199 @@
+//! Backup names and the sidecar that describes each swap.
+//!
+//! For a target `ls` and generation 3, all in the backup directory (beside the target, or its
+//! mirror in the backup store):
+//!
+//! | name                        | what                                                    |
+//! |-----------------------------|---------------------------------------------------------|
+//! | `.ls.switchyard.3.json`     | the sidecar: prior state, placed state, backup name     |
+//! | `.ls.switchyard.3.json.tmp` | the sidecar before it is renamed into place             |
+//! | `.ls.switchyard.3.bak`      | the prior object itself                                 |
+//! | `.ls.switchyard.3.bak.tmp`  | a copy on its way into a backup store on another filesystem |
+//!
+//! and beside the target, `.ls.switchyard.3.tmp`: the new link before the exchange, the prior
+//! object right after it, and the displaced link during a restore.
+//!
+//! Names are deterministic so that transcripts are byte-stable; the newest generation wins.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::state::ObjectState;
+use crate::sys;
+
+/// The sidecar schema this engine writes and reads.
+pub(crate) const SIDECAR_SCHEMA: u32 = 1;
+
+const MARK: &str = ".switchyard.";
+
+/// The names one generation of one target uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Names {
+    pub(crate) generation: u32,
+    pub(crate) sidecar: OsString,
+    pub(crate) sidecar_tmp: OsString,
+    pub(crate) backup: OsString,
+    pub(crate) backup_tmp: OsString,
+    pub(crate) temp: OsString,
+}
+
+impl Names {
+    pub(crate) fn new(target_name: &OsStr, generation: u32) -> Names {
+        let stem = |suffix: &str| {
+            let mut name = OsString::from(".");
+            name.push(target_name);
+            name.push(format!("{MARK}{generation}.{suffix}"));
+            name
+        };
+        Names {
+            generation,
+            sidecar: stem("json"),
+            sidecar_tmp: stem("json.tmp"),
+            backup: stem("bak"),
+            backup_tmp: stem("bak.tmp"),
+            temp: stem("tmp"),
+        }
+    }
+}
+
+/// The generation a file name belongs to, if it is one of `target_name`'s sidecars.
+pub(crate) fn sidecar_generation(file_name: &OsStr, target_name: &OsStr) -> Option<u32> {
+    let name = file_name.as_bytes();
+    let rest = name.strip_prefix(b".")?;
+    let rest = rest.strip_prefix(target_name.as_bytes())?;
+    let rest = rest.strip_prefix(MARK.as_bytes())?;
+    let digits = rest.strip_suffix(b".json")?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || digits[0] == b'0' {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// Every generation of `target_name` among `names`, oldest first.
+pub(crate) fn generations(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
+    let mut found: Vec<u32> = names
+        .iter()
+        .filter_map(|n| sidecar_generation(n, target_name))
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+/// Whether a name is one of the engine's own (sidecar, backup or temporary), for any target.
+pub fn is_engine_name(file_name: &OsStr) -> bool {
+    let name = file_name.as_bytes();
+    name.starts_with(b".")
+        && name.windows(MARK.len()).any(|w| w == MARK.as_bytes())
+        && [".json", ".bak", ".tmp"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix.as_bytes()))
+}
+
+/// What one swap did, written durably before the swap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Sidecar {
+    pub(crate) schema_version: u32,
+    pub(crate) plan_id: Uuid,
+    pub(crate) action_id: Uuid,
+    /// The target, relative to the root.
+    pub(crate) target: String,
+    pub(crate) generation: u32,
+    /// What was at the target before; kept under `backup`.
+    pub(crate) prior: ObjectState,
+    /// What the swap put at the target.
+    pub(crate) placed: ObjectState,
+    /// The backup's file name in the backup directory; absent when the prior kind was `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) backup: Option<String>,
+}
+
+impl Sidecar {
+    /// Writes the sidecar under its temporary name. Not synced: the phase syncs every sidecar's
+    /// filesystem once, then renames them into place with [`Sidecar::publish`].
+    pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<()> {
+        // A temporary left by an earlier crash is ours and stale.
+        sys::unlink_if_exists(dir, &names.sidecar_tmp)?;
+        let mut file = sys::create_new(dir, &names.sidecar_tmp)?;
+        let mut json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        json.push(b'\n');
+        file.write_all(&json)
+    }
+
+    pub(crate) fn publish(dir: BorrowedFd<'_>, names: &Names) -> io::Result<()> {
+        sys::rename_noreplace(dir, &names.sidecar_tmp, dir, &names.sidecar)
+    }
+
+    pub(crate) fn read(dir: BorrowedFd<'_>, names: &Names) -> io::Result<Result<Sidecar, String>> {
+        let mut text = String::new();
+        sys::open_read(dir, &names.sidecar)?.read_to_string(&mut text)?;
+        Ok(match serde_json::from_str::<Sidecar>(&text) {
+            Ok(s) if s.schema_version != SIDECAR_SCHEMA => Err(format!(
+                "schema version {} (this engine reads {SIDECAR_SCHEMA})",
+                s.schema_version
+            )),
+            Ok(s) if s.generation != names.generation => Err(format!(
+                "it says generation {} but is named for {}",
+                s.generation, names.generation
+            )),
+            Ok(s) => Ok(s),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_deterministic_and_parse_back() {
+        let names = Names::new(OsStr::new("ls"), 3);
+        assert_eq!(names.sidecar, ".ls.switchyard.3.json");
+        assert_eq!(names.backup, ".ls.switchyard.3.bak");
+        assert_eq!(names.temp, ".ls.switchyard.3.tmp");
+        assert_eq!(
+            sidecar_generation(&names.sidecar, OsStr::new("ls")),
+            Some(3)
+        );
+        assert_eq!(
+            sidecar_generation(&names.sidecar_tmp, OsStr::new("ls")),
+            None
+        );
+        assert_eq!(sidecar_generation(&names.sidecar, OsStr::new("l")), None);
+        assert_eq!(
+            sidecar_generation(OsStr::new(".a.b.switchyard.12.json"), OsStr::new("a.b")),
+            Some(12)
+        );
+        for n in [
+            &names.sidecar,
+            &names.sidecar_tmp,
+            &names.backup,
+            &names.backup_tmp,
+            &names.temp,
+        ] {
+            assert!(is_engine_name(n), "{n:?}");
+        }
+        assert!(!is_engine_name(OsStr::new("ls")));
+        assert!(!is_engine_name(OsStr::new(".ls.switchyard.txt")));
+    }
+
+    #[test]
+    fn generations_sort_numerically() {
+        let names: Vec<OsString> = [
+            ".ls.switchyard.10.json",
+            ".ls.switchyard.9.json",
+            ".ls.switchyard.9.bak",
+            "ls",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(generations(&names, OsStr::new("ls")), vec![9, 10]);
+    }
+}

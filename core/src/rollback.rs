@@ -1,0 +1,139 @@
+//! Rollback: put back what a plan replaced, newest action first, from the sidecars on disk, so
+//! it works in a fresh process after a crash as well as right after an apply.
+
+use crate::engine::{Emitter, Switchyard, Trees, describe_error};
+use crate::error::Error;
+use crate::facts::{Decision, FactSink, Reason, Stage};
+use crate::plan::{Action, ActionKind, Plan};
+use crate::swap::{Restored, restore_prior};
+use crate::tree::SyncSet;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RollbackOptions {
+    /// Replace a target that someone else changed since the swap (drift) instead of refusing.
+    /// The drifted object is removed.
+    pub force: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RollbackReport {
+    /// Targets put back to their prior state.
+    pub restored: usize,
+    /// Targets that already were their prior state, or that the plan never changed.
+    pub unchanged: usize,
+}
+
+impl Switchyard {
+    /// Rolls back the newest change this plan made to each target. A target that already is its
+    /// prior state is an idempotent no-op; one changed by someone else is refused (`E_DRIFT`)
+    /// unless forced. Every action is attempted; the first error is returned.
+    pub fn rollback(
+        &self,
+        plan: &Plan,
+        options: RollbackOptions,
+        sink: &mut dyn FactSink,
+    ) -> Result<RollbackReport, Error> {
+        let mut out = Emitter::new(sink, plan.id(), false);
+        let result = self.rollback_plan(plan, options, &mut out);
+        let summary = out.summary(
+            Stage::RollbackSummary,
+            plan.actions().len(),
+            result.as_ref().err(),
+        );
+        out.emit(summary)?;
+        out.sync()?;
+        result
+    }
+
+    fn rollback_plan(
+        &self,
+        plan: &Plan,
+        options: RollbackOptions,
+        out: &mut Emitter<'_>,
+    ) -> Result<RollbackReport, Error> {
+        let _lock = self.lock(out)?;
+        let mut trees = Trees::open(plan, &self.policy).inspect_err(|e| {
+            let _ = out.emit(out.failure(Stage::Rollback, e));
+        })?;
+        let mut sync = SyncSet::default();
+        let mut report = RollbackReport::default();
+        let mut first_error = None;
+        for action in plan.actions().iter().rev() {
+            let mut fact = out.action_fact(Stage::Rollback, Decision::Success, action);
+            if *action.kind() == ActionKind::Restore {
+                fact.decision = Decision::Warn;
+                fact.reason = Some(Reason::RestoreIsFinal);
+                report.unchanged += 1;
+                out.emit(fact)?;
+                continue;
+            }
+            match self.roll_back_one(action, plan, options, &mut trees, &mut sync) {
+                Ok(None) => {
+                    fact.reason = Some(Reason::NotChangedByPlan);
+                    report.unchanged += 1;
+                }
+                Ok(Some((before, after, backup, restored))) => {
+                    fact.before_kind = Some(before);
+                    fact.after_kind = Some(after);
+                    match restored {
+                        Restored::AlreadyPrior => {
+                            fact.before_kind = Some(after);
+                            fact.reason = Some(Reason::IdempotentNoop);
+                            report.unchanged += 1;
+                        }
+                        Restored::Done { degraded, forced } => {
+                            fact.backup = backup;
+                            if degraded {
+                                fact.degraded = Some(true);
+                                fact.reason = Some(Reason::CrossFilesystemCopy);
+                            }
+                            if forced {
+                                fact.reason = Some(Reason::Forced);
+                            }
+                            report.restored += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    fact.decision = Decision::Failure;
+                    describe_error(&mut fact, &e);
+                    first_error.get_or_insert(e);
+                }
+            }
+            out.emit(fact)?;
+        }
+        match sync.sync_dirs() {
+            Ok(()) => crash_point!(RollbackAfterFsync),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(report), Err)
+    }
+
+    /// `None` when the plan has no recorded change of the target; otherwise the kinds before and
+    /// after, the backup's name and what the restore did.
+    #[allow(clippy::type_complexity)]
+    fn roll_back_one(
+        &self,
+        action: &Action,
+        plan: &Plan,
+        options: RollbackOptions,
+        trees: &mut Trees,
+        sync: &mut SyncSet,
+    ) -> Result<Option<(crate::Kind, crate::Kind, Option<String>, Restored)>, Error> {
+        let target = trees.target(action)?;
+        let Some((sidecar, slot)) = trees.newest_sidecar(&target, Some(plan.id()))? else {
+            return Ok(None);
+        };
+        sync.add(&target.dir);
+        sync.add(&slot.dir);
+        let restored = restore_prior(&target, &sidecar, &slot, options.force)?;
+        Ok(Some((
+            sidecar.placed.kind(),
+            sidecar.prior.kind(),
+            sidecar.backup.clone(),
+            restored,
+        )))
+    }
+}

@@ -1,0 +1,13 @@
+//! The engine's behaviour on a real filesystem, through its public API only.
+
+mod atomicity;
+mod drift;
+mod dry_run;
+mod facts;
+mod governance;
+mod partial_failure;
+mod paths;
+mod prune;
+mod roundtrip;
+mod store;
+mod support;

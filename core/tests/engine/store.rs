@@ -1,0 +1,167 @@
+//! REQ-F1/F2: a backup store on another filesystem (a real tmpfs mount) degrades to a copy,
+//! reported as such; rollback restores exactly; policy can forbid the copy.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+use std::path::{Path, PathBuf};
+
+use switchyard::{
+    ApplyMode, ErrorId, MemorySink, Policy, Reason, RollbackOptions, Stage, Switchyard,
+};
+
+use crate::support::{Sandbox, set_xattr, user_xattrs};
+
+/// A tmpfs mounted for one test; unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path) -> Tmpfs {
+        fs::create_dir_all(at).unwrap();
+        rustix::mount::mount(
+            "tmpfs",
+            at,
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            c"size=16m",
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot mount a tmpfs at {} ({e}): these tests need root (or CAP_SYS_ADMIN) \
+                     to put the backup store on a second filesystem",
+                at.display()
+            )
+        });
+        Tmpfs(at.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if let Err(e) = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH) {
+            eprintln!("cannot unmount {}: {e}", self.0.display());
+        }
+    }
+}
+
+fn tree(name: &str) -> (Sandbox, Tmpfs) {
+    let sb = Sandbox::new(name);
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    let target = sb.path("usr/bin/ls");
+    chown(&target, Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o4750)).unwrap();
+    set_xattr(&target, "user.origin", b"gnu");
+    let store = Tmpfs::mount(&sb.dir.join("store"));
+    (sb, store)
+}
+
+fn engine(store: &Path, allow_degraded: bool) -> Switchyard {
+    Switchyard::new(Policy {
+        backup_store: Some(store.to_owned()),
+        allow_degraded,
+        ..Policy::permissive()
+    })
+}
+
+#[test]
+fn a_store_on_another_filesystem_degrades_to_a_copy_and_restores_exactly() {
+    let (sb, store) = tree("store-degraded");
+    let before = sb.snapshot();
+    let engine = engine(&store.0, true);
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let mut facts = MemorySink::default();
+    let report = engine.apply(&plan, ApplyMode::Commit, &mut facts).unwrap();
+    assert!(report.degraded());
+    let result = facts
+        .facts
+        .iter()
+        .find(|f| f.stage == Stage::ApplyResult && f.action_id.is_some())
+        .unwrap();
+    assert_eq!(result.degraded, Some(true));
+    assert_eq!(result.reason, Some(Reason::CrossFilesystemCopy));
+
+    // The copy in the store carries mode, owner and xattrs; nothing is left beside the target.
+    let copy = store.0.join("usr/bin/.ls.switchyard.1.bak");
+    let meta = fs::symlink_metadata(&copy).unwrap();
+    assert_eq!(
+        (meta.mode() & 0o7777, meta.uid(), meta.gid()),
+        (0o4750, 1000, 1000)
+    );
+    assert_eq!(user_xattrs(&copy)["user.origin"], b"gnu");
+    assert!(store.0.join("usr/bin/.ls.switchyard.1.json").exists());
+    let beside: Vec<_> = fs::read_dir(sb.path("usr/bin"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["ls"]);
+
+    let mut facts = MemorySink::default();
+    engine
+        .rollback(&plan, RollbackOptions::default(), &mut facts)
+        .unwrap();
+    let rolled = facts
+        .facts
+        .iter()
+        .find(|f| f.stage == Stage::Rollback)
+        .unwrap();
+    assert_eq!(rolled.degraded, Some(true));
+    // Across filesystems the restored file is a copy: everything but the inode number matches.
+    let mut after = sb.snapshot();
+    let mut expected = before.clone();
+    for snap in [&mut after, &mut expected] {
+        snap.get_mut("usr/bin/ls").unwrap().ino = 0;
+    }
+    assert_eq!(after, expected);
+    assert!(!copy.exists(), "the store copy was consumed by the restore");
+}
+
+#[test]
+fn with_the_copy_forbidden_apply_fails_e_exdev_and_changes_nothing() {
+    let (sb, store) = tree("store-forbidden");
+    let before = sb.snapshot();
+    let err = engine(&store.0, false)
+        .apply(
+            &sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]),
+            ApplyMode::Commit,
+            &mut MemorySink::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Exdev);
+    assert_eq!(err.exit_code(), 50);
+    assert_eq!(sb.snapshot(), before);
+    assert_eq!(
+        fs::read_dir(&store.0).unwrap().count(),
+        0,
+        "the store was written to"
+    );
+}
+
+#[test]
+fn a_store_on_the_same_filesystem_keeps_the_inode() {
+    let sb = Sandbox::new("store-same-fs");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    let store = sb.dir.join("store");
+    fs::create_dir_all(&store).unwrap();
+    let before = sb.snapshot();
+    let engine = engine(&store, false);
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let report = engine
+        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
+        .unwrap();
+    assert!(!report.degraded());
+    assert_eq!(
+        fs::symlink_metadata(store.join("usr/bin/.ls.switchyard.1.bak"))
+            .unwrap()
+            .ino(),
+        before["usr/bin/ls"].ino
+    );
+    engine
+        .rollback(
+            &plan,
+            RollbackOptions::default(),
+            &mut MemorySink::default(),
+        )
+        .unwrap();
+    assert_eq!(sb.snapshot(), before);
+}
