@@ -59,25 +59,42 @@ pub(crate) fn open_dir_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedF
     } else {
         rel
     };
-    Ok(rustix::fs::openat2(
-        root,
-        rel,
-        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )?)
+    retry_on_rename_race(|| {
+        rustix::fs::openat2(
+            root,
+            rel,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    })
+}
+
+/// `openat2` with `RESOLVE_IN_ROOT` fails with `EAGAIN` when any rename happened on the system
+/// during the lookup (so that `..` cannot be raced); the kernel asks callers to retry.
+fn retry_on_rename_race<T>(mut open: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
+    const ATTEMPTS: u32 = 1000;
+    let mut attempt = 1;
+    loop {
+        match open() {
+            Err(rustix::io::Errno::AGAIN) if attempt < ATTEMPTS => attempt += 1,
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// `openat2(root, rel, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` then `fstat`: what a
 /// path inside the root finally is, following symlinks as if `root` were `/`.
 pub(crate) fn stat_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Meta> {
-    let fd = rustix::fs::openat2(
-        root,
-        rel,
-        OFlags::PATH | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )?;
+    let fd = retry_on_rename_race(|| {
+        rustix::fs::openat2(
+            root,
+            rel,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    })?;
     fstat(fd.as_fd())
 }
 
