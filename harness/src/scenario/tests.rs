@@ -271,6 +271,24 @@ fn a_preset_name_and_crash_at_every() {
     );
 }
 
+/// The reference's complete example is a valid scenario.
+#[test]
+fn the_reference_example_loads() {
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario-format.md");
+    let reference = fs::read_to_string(&reference).unwrap();
+    let (_, example) = reference.split_once("## A complete example").unwrap();
+    let (_, example) = example.split_once("```yaml\n").unwrap();
+    let (example, _) = example.split_once("```").unwrap();
+
+    let scenario = load("reference_example", example).unwrap();
+    assert_eq!(scenario.filesystems, Some(vec![FsKind::Ext4, FsKind::Xfs]));
+    assert_eq!(scenario.steps.len(), 5);
+    assert_eq!(
+        scenario.crash().map(|crash| crash.how.clone()),
+        Some(vec![CrashMethod::Kill, CrashMethod::PowerCut])
+    );
+}
+
 // One test per kind of mistake. Each document is valid but for the one mistake.
 
 #[test]
