@@ -309,6 +309,7 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The faults written as a bare name; `immutable` takes a path.
     pub const NAMES: &[&str] = &["fill", "read_only", "hold_lock"];
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
@@ -13,10 +14,16 @@ use super::*;
 use crate::fs_kind::FsKind;
 
 /// A fresh directory for one test, removed at the start of the next run (not at the end of this
-/// one), so that a failure can be inspected.
+/// one), so that a failure can be inspected. One tree per checkout, so that two checkouts can
+/// run their tests at once.
 fn test_dir(test: &str) -> PathBuf {
+    let mut checkout = DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut checkout);
     let dir = std::env::temp_dir()
-        .join("switchyard-harness-scenario-tests")
+        .join(format!(
+            "switchyard-harness-scenario-tests-{:016x}",
+            checkout.finish()
+        ))
         .join(test);
     match fs::remove_dir_all(&dir) {
         Ok(()) => {}
