@@ -9,6 +9,8 @@ mod context;
 mod error;
 mod image;
 
+#[cfg(test)]
+mod tests;
 
 pub use bootstrap::{BootstrapOptions, BootstrapOutcome, DEFAULT_MIRROR};
 pub use clean::{CleanOptions, CleanReport, RemovedContainer};
