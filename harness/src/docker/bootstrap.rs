@@ -276,7 +276,6 @@ async fn import(
         }
     }
     drop(stream);
-    // The writer's own failure explains a broken request better than the transport error does.
     // Joined off the runtime thread: while the writer is blocked on a full channel, only the
     // runtime can drop the request body that unblocks it.
     let written = tokio::task::spawn_blocking(move || writer.join())
@@ -284,13 +283,14 @@ async fn import(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_else(|| Err(std::io::Error::other("the tar writer panicked")));
-    if let Err(e) = written {
-        return Err(DockerError::Import {
-            tag: BOOTSTRAP_BASE.to_owned(),
-            message: format!("writing the root filesystem tar: {e}"),
-        });
-    }
-    if let Some(message) = failure {
+    let message = match (written, failure) {
+        (Ok(()), None) => None,
+        // The writer saw the request end: the engine's answer says why.
+        (Err(e), Some(answer)) if e.kind() == std::io::ErrorKind::BrokenPipe => Some(answer),
+        (Err(e), _) => Some(format!("writing the root filesystem tar: {e}")),
+        (Ok(()), Some(answer)) => Some(answer),
+    };
+    if let Some(message) = message {
         return Err(DockerError::Import {
             tag: BOOTSTRAP_BASE.to_owned(),
             message,

@@ -480,3 +480,48 @@ fn clean_removes_labelled_leftovers() {
         []
     );
 }
+
+#[test]
+fn failed_bootstrap_is_an_error_and_removes_its_work_directory() {
+    let _lock = engine_lock();
+    let docker = connect();
+    ensure_base(&docker);
+    let workdir = scratch("failed-bootstrap");
+    let opts = BootstrapOptions {
+        // Nothing listens there, so debootstrap fails at once; the existing base stays.
+        mirror: "http://127.0.0.1:9/debian".to_owned(),
+        force: true,
+        workdir: workdir.clone(),
+    };
+    let mut lines = Vec::new();
+    let err = docker
+        .bootstrap_base(&opts, &mut |line| lines.push(line.to_owned()))
+        .expect_err("no mirror there");
+    assert!(matches!(err, DockerError::Debootstrap { .. }), "{err}");
+    assert!(
+        lines.iter().any(|l| l.contains("rebuilding as asked")),
+        "{lines:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&workdir)
+        .expect("workdir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new());
+
+    // Without force, an existing base is reported and kept.
+    let mut lines = Vec::new();
+    let outcome = docker
+        .bootstrap_base(
+            &BootstrapOptions {
+                force: false,
+                ..opts
+            },
+            &mut |line| lines.push(line.to_owned()),
+        )
+        .expect("existing base");
+    assert!(matches!(outcome, BootstrapOutcome::AlreadyPresent { .. }));
+    assert!(
+        lines.iter().any(|l| l.contains("already exists")),
+        "{lines:?}"
+    );
+}
