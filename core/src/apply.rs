@@ -439,13 +439,15 @@ impl Switchyard {
                 backup: (p.before != ObjectState::None)
                     .then(|| names.backup.to_string_lossy().into_owned()),
             };
-            sidecar
-                .write_temp(dir.fd(), names)
-                .map_err(|source| Error::Io {
+            if let Err(source) = sidecar.write_temp(dir.fd(), names) {
+                // A partial temporary (a full disk fails the write after the create) is ours.
+                let _ = sys::unlink_if_exists(dir.fd(), &names.sidecar_tmp);
+                return Err(Error::Io {
                     target: p.target.rel.clone(),
                     step: Step::WriteSidecar,
                     source,
-                })?;
+                });
+            }
             sync.add(&dir);
             let slot = BackupSlot {
                 dir,

@@ -1,7 +1,20 @@
 //! fsmatrix: certifies the switchyard engine on real filesystems.
+//!
+//! Data flows one way: [`scenario::load_dir`] → [`matrix::expand`] → [`runner::run`] (each
+//! trial a child process running [`trial::run_trial`] through the engine) → [`transcript`] →
+//! [`golden::compare`] → [`report`] → exit code ([`error`]).
 
+pub mod cli;
 pub mod docker;
+pub mod error;
 pub mod fixture;
 pub mod fs_kind;
+pub mod golden;
+pub mod matrix;
+pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod signal;
+pub mod transcript;
+pub mod trial;
+pub mod workdir;

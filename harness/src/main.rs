@@ -1,1 +1,5 @@
-fn main() {}
+//! `fsmatrix`: see `fsmatrix --help`.
+
+fn main() -> std::process::ExitCode {
+    switchyard_harness::cli::main()
+}

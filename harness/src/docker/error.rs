@@ -105,6 +105,11 @@ pub enum DockerError {
 }
 
 impl DockerError {
+    /// Whether no engine answered (a missing prerequisite), as opposed to an engine that failed.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, DockerError::Unreachable { .. })
+    }
+
     pub(crate) fn api(op: &'static str) -> impl FnOnce(bollard::errors::Error) -> DockerError {
         move |source| DockerError::Api { op, source }
     }

@@ -96,7 +96,11 @@ pub struct PolicyOverrides {
     pub require_smoke: Option<bool>,
     pub auto_rollback: Option<bool>,
     pub allow_degraded: Option<bool>,
+    /// `false`: the engine gets no lock manager (to show that production refuses to commit).
+    pub lock_manager: Option<bool>,
     pub lock_timeout_ms: Option<u64>,
+    /// `false`: the engine gets no smoke runner (to show that production refuses to commit).
+    pub smoke_runner: Option<bool>,
     pub smoke_timeout_ms: Option<u64>,
     pub smoke_args: Option<Vec<String>>,
     pub backup_store: Option<BackupStore>,

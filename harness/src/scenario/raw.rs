@@ -187,7 +187,9 @@ pub(super) const POLICY_KEYS: &[&str] = &[
     "require_smoke",
     "auto_rollback",
     "allow_degraded",
+    "lock_manager",
     "lock_timeout_ms",
+    "smoke_runner",
     "smoke_timeout_ms",
     "smoke_args",
     "backup_store",
@@ -211,7 +213,11 @@ pub(super) struct RawPolicy {
     #[serde(default)]
     pub allow_degraded: Given<bool>,
     #[serde(default)]
+    pub lock_manager: Given<bool>,
+    #[serde(default)]
     pub lock_timeout_ms: Given<u64>,
+    #[serde(default)]
+    pub smoke_runner: Given<bool>,
     #[serde(default)]
     pub smoke_timeout_ms: Given<u64>,
     #[serde(default)]

@@ -77,7 +77,9 @@ policy:
   require_smoke: true
   auto_rollback: false
   allow_degraded: true
+  lock_manager: true
   lock_timeout_ms: 250
+  smoke_runner: false
   smoke_timeout_ms: 1000
   smoke_args: [--version]
   backup_store: second_filesystem
@@ -148,7 +150,9 @@ fn every_form_loads_into_its_typed_value() {
                 require_smoke: Some(true),
                 auto_rollback: Some(false),
                 allow_degraded: Some(true),
+                lock_manager: Some(true),
                 lock_timeout_ms: Some(250),
+                smoke_runner: Some(false),
                 smoke_timeout_ms: Some(1000),
                 smoke_args: Some(vec!["--version".to_owned()]),
                 backup_store: Some(BackupStore::SecondFilesystem),

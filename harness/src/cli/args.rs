@@ -1,0 +1,147 @@
+//! The command line, parsed and validated without touching the machine.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::fs_kind::FsKind;
+use crate::matrix::Partition;
+use crate::workdir::DEFAULT_WORK_DIR;
+
+/// fsmatrix certifies the switchyard swap engine on real filesystems.
+///
+/// It formats loop-mounted ext4, btrfs and xfs images (plus tmpfs and overlayfs), runs the YAML
+/// scenarios through swap, rollback, faults and crashes, and compares each trial's canonical
+/// transcript with the golden files. Any failure, any golden difference fails the run; nothing
+/// is ever skipped.
+#[derive(Debug, Parser)]
+#[command(name = "fsmatrix", version, max_term_width = 100)]
+pub struct Cli {
+    /// Where runs keep their images, mounts and rejected transcripts.
+    #[arg(long, global = true, env = "FSMATRIX_WORK_DIR", default_value = DEFAULT_WORK_DIR)]
+    pub work_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the matrix: every scenario on every filesystem in scope.
+    Run(RunArgs),
+    /// List the trials a run would start (no root needed, nothing is created).
+    List(SelectArgs),
+    /// Validate every scenario file (no root needed).
+    Check(SourceArgs),
+    /// Write golden transcripts on purpose.
+    #[command(subcommand)]
+    Golden(GoldenCommand),
+    /// Say what this machine can and cannot do, and how to fix it.
+    Doctor,
+    /// Reclaim what killed runs left: mounts, loop devices, directories, containers.
+    Clean,
+    /// Build the runner image, or bootstrap its base where no registry is reachable.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Run one trial (used by `run`; not for people).
+    #[command(name = "__trial", hide = true)]
+    Trial { request: PathBuf, report: PathBuf },
+    /// Run a crash step until its crash point (used by crash trials).
+    #[command(name = "__crash-child", hide = true)]
+    CrashChild { request: PathBuf },
+    /// Hold the engine's lock until killed (used by the `hold_lock` fault).
+    #[command(name = "__hold-lock", hide = true)]
+    HoldLock { lock: PathBuf },
+}
+
+/// Where scenarios and golden files are read from.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// The directory of scenario files.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// The directory of golden transcripts.
+    #[arg(long, default_value = "golden")]
+    pub golden: PathBuf,
+}
+
+/// Which trials to take.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Filesystems to run on (comma-separated); default: all five.
+    #[arg(long, value_delimiter = ',', value_name = "FS")]
+    pub fs: Vec<FsKind>,
+    /// Run shard K of N (1-based): deterministic, and the shards together are the whole matrix.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<Partition>,
+    /// Only scenarios whose name contains one of these.
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Runner {
+    /// In this process tree, on this machine (needs root and the mkfs tools).
+    Host,
+    /// Inside a container built through the Docker Engine API.
+    Docker,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// Trials run in parallel, each on its own images.
+    #[arg(long, default_value_t = default_jobs())]
+    pub jobs: usize,
+    /// A trial still running after this many seconds is killed and fails.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub trial_timeout: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    #[arg(long, value_enum, default_value_t = Runner::Host)]
+    pub runner: Runner,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GoldenCommand {
+    /// Run the selected scenarios and write their transcripts as the new golden files, when
+    /// every filesystem agrees. Refused when CI is set.
+    Update {
+        #[command(flatten)]
+        select: SelectArgs,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the runner image (cached by the hash of its content).
+    Build(SourceArgs),
+    /// Make a local base image from a debootstrap root filesystem.
+    Bootstrap {
+        /// Rebuild even if the base image exists.
+        #[arg(long)]
+        force: bool,
+        /// The Debian mirror debootstrap reads from.
+        #[arg(long, default_value = "http://deb.debian.org/debian")]
+        mirror: String,
+    },
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,46 @@
+//! `fsmatrix image build|bootstrap`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::args::SourceArgs;
+use crate::docker::{BootstrapOptions, BootstrapOutcome, BuildInputs, Docker};
+use crate::error::HarnessError;
+
+pub(super) fn build(source: &SourceArgs) -> Result<ExitCode, HarnessError> {
+    let docker = Docker::connect()?;
+    let exe = std::env::current_exe().map_err(|source| HarnessError::Io {
+        what: "find the fsmatrix binary",
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    let inputs = BuildInputs::new(exe, &source.scenarios, &source.golden);
+    let image = docker.ensure_runner_image(&inputs, &mut |line| println!("{line}"))?;
+    println!("runner image: {} (from {})", image.tag, image.base);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn bootstrap(
+    work_dir: &Path,
+    force: bool,
+    mirror: &str,
+) -> Result<ExitCode, HarnessError> {
+    let docker = Docker::connect()?;
+    let opts = BootstrapOptions {
+        mirror: mirror.to_owned(),
+        force,
+        workdir: work_dir.to_owned(),
+    };
+    std::fs::create_dir_all(work_dir).map_err(|source| HarnessError::Io {
+        what: "create",
+        path: work_dir.to_owned(),
+        source,
+    })?;
+    match docker.bootstrap_base(&opts, &mut |line| println!("{line}"))? {
+        BootstrapOutcome::AlreadyPresent { id } => {
+            println!("the base image is already present ({id}); use --force to rebuild it");
+        }
+        BootstrapOutcome::Imported { id } => println!("imported the base image ({id})"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

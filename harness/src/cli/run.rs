@@ -1,0 +1,216 @@
+//! `fsmatrix run`: the matrix on the host, or inside a container.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::args::{RunArgs, Runner};
+use super::source::{Selection, select};
+use crate::docker::{BuildInputs, Docker, RunSpec};
+use crate::error::{HarnessError, exit};
+use crate::report::json::JsonReport;
+use crate::report::{Failure, FailureKind, Outcome, TerminalReporter, TrialResult, junit};
+use crate::runner::{self, RunConfig};
+use crate::signal::Cancel;
+use crate::workdir::RunDir;
+
+pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessError> {
+    let selection = select(&args.select)?;
+    let cancel = Cancel::on_signals().map_err(|source| HarnessError::Io {
+        what: "install signal handlers for",
+        path: "SIGINT/SIGTERM".into(),
+        source,
+    })?;
+    let run_dir = RunDir::create(work_dir).map_err(|source| HarnessError::Io {
+        what: "create a run directory in",
+        path: work_dir.to_owned(),
+        source,
+    })?;
+    let results = match args.runner {
+        Runner::Host => run_on_host(&selection, args, &run_dir, &cancel)?,
+        Runner::Docker => run_in_container(&selection, args, &run_dir, &cancel)?,
+    };
+    if let Some(path) = &args.junit {
+        junit::write(path, &results).map_err(|source| HarnessError::Io {
+            what: "write the JUnit report",
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(path) = &args.json {
+        JsonReport::new(&selection.matrix.scopes, &results)
+            .write(path)
+            .map_err(|source| HarnessError::Io {
+                what: "write the JSON report",
+                path: path.clone(),
+                source,
+            })?;
+    }
+    let code = if cancel.is_cancelled() {
+        exit::INTERRUPTED
+    } else {
+        exit_code(&results)
+    };
+    if code == exit::PASSED {
+        let path = run_dir.path().to_owned();
+        run_dir.remove().map_err(|source| HarnessError::Io {
+            what: "remove the run directory",
+            path,
+            source,
+        })?;
+    } else {
+        println!(
+            "run directory kept for inspection: {}",
+            run_dir.path().display()
+        );
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// 0 when everything passed; 3 when a failure was a missing prerequisite (the machine, not the
+/// engine, is at fault); 1 otherwise.
+pub(super) fn exit_code(results: &[TrialResult]) -> u8 {
+    let failures: Vec<FailureKind> = results
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Failed(f) => Some(f.kind),
+            Outcome::Passed => None,
+        })
+        .collect();
+    if failures.is_empty() {
+        exit::PASSED
+    } else if failures.contains(&FailureKind::Prerequisite) {
+        exit::PREREQUISITE
+    } else {
+        exit::TRIALS_FAILED
+    }
+}
+
+fn run_on_host(
+    selection: &Selection,
+    args: &RunArgs,
+    run_dir: &RunDir,
+    cancel: &Cancel,
+) -> Result<Vec<TrialResult>, HarnessError> {
+    let config = RunConfig {
+        exe: std::env::current_exe().map_err(|source| HarnessError::Io {
+            what: "find the fsmatrix binary",
+            path: "/proc/self/exe".into(),
+            source,
+        })?,
+        scenario_files: selection.files(),
+        golden_dir: args.select.source.golden.clone(),
+        run_dir,
+        jobs: args.exec.jobs,
+        trial_timeout: Duration::from_secs(args.exec.trial_timeout),
+        verify_golden: true,
+    };
+    let mut reporter = TerminalReporter::new();
+    let executed = runner::run(
+        &selection.matrix.trials,
+        &selection.matrix.scopes,
+        &config,
+        cancel,
+        "host",
+        |event| reporter.report(event),
+    );
+    Ok(executed.into_iter().map(|e| e.result).collect())
+}
+
+/// The container's results, with a `not-run` failure for any selected trial it did not report:
+/// a trial lost on the way is a failure, never a silent skip.
+fn account_for_every_trial(
+    selection: &Selection,
+    mut results: Vec<TrialResult>,
+) -> Vec<TrialResult> {
+    for id in &selection.matrix.trials {
+        if !results.iter().any(|r| r.id == *id) {
+            results.push(TrialResult {
+                id: id.clone(),
+                outcome: Outcome::Failed(Failure::new(
+                    FailureKind::NotRun,
+                    "the container did not report this trial",
+                )),
+                duration: Duration::ZERO,
+            });
+        }
+    }
+    results.sort_by(|a, b| a.id.cmp(&b.id));
+    results
+}
+
+/// Runs the same selection with the host runner inside a container of the runner image,
+/// streaming its output; its JSON report comes back through the bind-mounted output directory.
+fn run_in_container(
+    selection: &Selection,
+    args: &RunArgs,
+    run_dir: &RunDir,
+    cancel: &Cancel,
+) -> Result<Vec<TrialResult>, HarnessError> {
+    let docker = Docker::connect()?;
+    let exe = std::env::current_exe().map_err(|source| HarnessError::Io {
+        what: "find the fsmatrix binary",
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    let inputs = BuildInputs::new(
+        exe,
+        &args.select.source.scenarios,
+        &args.select.source.golden,
+    );
+    let image = docker.ensure_runner_image(&inputs, &mut |line| println!("{line}"))?;
+
+    let out_dir = run_dir.path().join("container");
+    std::fs::create_dir_all(&out_dir).map_err(|source| HarnessError::Io {
+        what: "create",
+        path: out_dir.clone(),
+        source,
+    })?;
+    let mut inner = vec![
+        "--work-dir".to_owned(),
+        "/out/work".to_owned(),
+        "run".to_owned(),
+        "--runner=host".to_owned(),
+        "--json=/out/report.json".to_owned(),
+        format!("--jobs={}", args.exec.jobs),
+        format!("--trial-timeout={}", args.exec.trial_timeout),
+    ];
+    if !args.select.fs.is_empty() {
+        let fs: Vec<&str> = args.select.fs.iter().map(|f| f.as_str()).collect();
+        inner.push(format!("--fs={}", fs.join(",")));
+    }
+    if let Some(p) = args.select.partition {
+        inner.push(format!("--partition={}/{}", p.index, p.count));
+    }
+    inner.push("--".to_owned());
+    inner.extend(args.select.filters.iter().cloned());
+
+    let run_id = run_dir
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let spec = RunSpec::new(run_id, inner, &out_dir);
+    let mut stdout = std::io::stdout();
+    let code = docker.run(&image, &spec, cancel, &mut |bytes| {
+        let _ = stdout.write_all(bytes);
+        let _ = stdout.flush();
+    })?;
+    let report_file = out_dir.join("report.json");
+    match JsonReport::read(&report_file) {
+        Ok(report) => Ok(account_for_every_trial(selection, report.trials)),
+        Err(source) if cancel.is_cancelled() => {
+            eprintln!("fsmatrix: interrupted; no report from the container ({source})");
+            Ok(Vec::new())
+        }
+        Err(source) => {
+            eprintln!("fsmatrix: the container exited with code {code} without a report");
+            Err(HarnessError::Io {
+                what: "read the container's report at",
+                path: report_file,
+                source,
+            })
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Loading and selecting scenarios: `list` and `check`, and the selection every run makes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::args::{SelectArgs, SourceArgs};
+use crate::error::HarnessError;
+use crate::fs_kind::FsKind;
+use crate::matrix::{self, Matrix, NameFilter};
+use crate::scenario::{self, Scenario};
+
+/// The scenarios and the trials a command works on.
+#[derive(Debug)]
+pub(super) struct Selection {
+    pub(super) scenarios: Vec<Scenario>,
+    pub(super) matrix: Matrix,
+}
+
+impl Selection {
+    pub(super) fn files(&self) -> BTreeMap<String, PathBuf> {
+        self.scenarios
+            .iter()
+            .map(|s| (s.name.clone(), s.file.clone()))
+            .collect()
+    }
+}
+
+/// Loads every scenario (all errors at once, before any trial starts) and expands the matrix.
+pub(super) fn select(args: &SelectArgs) -> Result<Selection, HarnessError> {
+    let scenarios = scenario::load_dir(&args.source.scenarios)?;
+    let run: Vec<FsKind> = if args.fs.is_empty() {
+        FsKind::ALL.to_vec()
+    } else {
+        args.fs.clone()
+    };
+    let mut matrix = matrix::expand(&scenarios, &run, &NameFilter(args.filters.clone()));
+    if let Some(partition) = args.partition {
+        matrix.trials = partition.select(matrix.trials);
+    }
+    if matrix.trials.is_empty() {
+        return Err(HarnessError::Usage(
+            "no trial matches the selection (check the filters, --fs and --partition)".to_owned(),
+        ));
+    }
+    Ok(Selection { scenarios, matrix })
+}
+
+pub(super) fn list(args: &SelectArgs) -> Result<ExitCode, HarnessError> {
+    let selection = select(args)?;
+    for trial in &selection.matrix.trials {
+        println!("{trial}");
+    }
+    for scope in &selection.matrix.scopes {
+        let fs: Vec<&str> = scope.filesystems.iter().map(|f| f.as_str()).collect();
+        eprintln!(
+            "scope: {} runs on {} only: {}",
+            scope.scenario,
+            fs.join(", "),
+            scope.why
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn check(args: &SourceArgs) -> Result<ExitCode, HarnessError> {
+    let scenarios = scenario::load_dir(&args.scenarios)?;
+    println!(
+        "{} scenarios in {} are valid",
+        scenarios.len(),
+        args.scenarios.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

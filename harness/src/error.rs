@@ -1,0 +1,87 @@
+//! The harness's errors and its documented exit codes.
+//!
+//! | code | meaning                                                                  |
+//! |------|--------------------------------------------------------------------------|
+//! | 0    | every trial in scope passed                                              |
+//! | 1    | at least one trial failed (a step, a crash check, a golden difference, a timeout, a crashed child) |
+//! | 2    | a scenario file is invalid; no trial was started                         |
+//! | 3    | the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine) |
+//! | 4    | the harness itself failed (its own files, a fixture it could not release) |
+//! | 64   | the command line is wrong, or the command is refused here (golden update under CI) |
+//! | 130  | interrupted (SIGINT or SIGTERM); everything was released before exiting   |
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::docker::DockerError;
+use crate::fixture::FixtureError;
+use crate::scenario::ScenarioErrors;
+
+pub mod exit {
+    pub const PASSED: u8 = 0;
+    pub const TRIALS_FAILED: u8 = 1;
+    pub const BAD_SCENARIOS: u8 = 2;
+    pub const PREREQUISITE: u8 = 3;
+    pub const HARNESS: u8 = 4;
+    pub const USAGE: u8 = 64;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// What stops a command before or outside the trials.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("{0}")]
+    Scenarios(#[from] ScenarioErrors),
+
+    #[error("{0}")]
+    Docker(#[from] DockerError),
+
+    #[error("{}", crate::fixture::chain(.0))]
+    Fixture(#[from] FixtureError),
+
+    #[error("cannot {what} {}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "golden files are only written on purpose, never in CI (the CI environment variable is set); \
+         run `fsmatrix golden update` on a workstation and commit the result"
+    )]
+    GoldenUpdateInCi,
+
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl HarnessError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            HarnessError::Scenarios(_) => exit::BAD_SCENARIOS,
+            HarnessError::Docker(e) if e.is_unreachable() => exit::PREREQUISITE,
+            HarnessError::Docker(_) => exit::HARNESS,
+            HarnessError::Fixture(e) if e.is_prerequisite() => exit::PREREQUISITE,
+            HarnessError::Fixture(_) | HarnessError::Io { .. } => exit::HARNESS,
+            HarnessError::GoldenUpdateInCi | HarnessError::Usage(_) => exit::USAGE,
+        }
+    }
+}
+
+/// Prints the error chain once, on stderr, and gives the exit code.
+pub fn report(error: &HarnessError) -> ExitCode {
+    let mut text = format!("fsmatrix: error: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!("\n  caused by: {cause_text}"));
+        }
+        source = cause.source();
+    }
+    eprintln!("{text}");
+    ExitCode::from(error.exit_code())
+}

@@ -1,0 +1,115 @@
+//! Golden transcripts: `golden/<scenario>.jsonl`, compared byte for byte; a unified diff on a
+//! mismatch. Comparing is pure; writing happens only in `fsmatrix golden update`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use similar::TextDiff;
+
+/// How many lines of a diff a report shows; the whole transcript is kept in a `.jsonl.bad` file.
+pub const DIFF_LINES_SHOWN: usize = 40;
+
+/// The verdict of one transcript against its golden file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Match,
+    Missing,
+    /// The unified diff, golden (`---`) against actual (`+++`).
+    Mismatch {
+        diff: String,
+    },
+}
+
+pub fn path(dir: &Path, scenario: &str) -> PathBuf {
+    dir.join(format!("{scenario}.jsonl"))
+}
+
+/// The golden transcript of `scenario`, or `None` if there is none.
+pub fn read(dir: &Path, scenario: &str) -> io::Result<Option<String>> {
+    match fs::read_to_string(path(dir, scenario)) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Compares `actual` with `golden`; `label` names the actual side in the diff header
+/// (`scenario@fs`).
+pub fn compare(golden: Option<&str>, actual: &str, golden_name: &str, label: &str) -> Verdict {
+    match golden {
+        None => Verdict::Missing,
+        Some(expected) if expected == actual => Verdict::Match,
+        Some(expected) => Verdict::Mismatch {
+            diff: unified_diff(expected, actual, golden_name, label),
+        },
+    }
+}
+
+pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(old_name, new_name)
+        .to_string()
+}
+
+/// The first [`DIFF_LINES_SHOWN`] lines of a diff, with a note of how many more there are.
+pub fn head(diff: &str) -> String {
+    let lines: Vec<&str> = diff.lines().collect();
+    let mut shown = lines
+        .iter()
+        .take(DIFF_LINES_SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if lines.len() > DIFF_LINES_SHOWN {
+        shown.push_str(&format!(
+            "\n... {} more diff lines",
+            lines.len() - DIFF_LINES_SHOWN
+        ));
+    }
+    shown
+}
+
+/// Writes a golden file atomically (temp file + rename), so a failed update leaves the old one.
+pub fn write(dir: &Path, scenario: &str, transcript: &str) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let target = path(dir, scenario);
+    let temp = dir.join(format!(".{scenario}.jsonl.tmp"));
+    fs::write(&temp, transcript)?;
+    fs::rename(&temp, &target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_bytes_match_and_one_changed_byte_does_not() {
+        let golden = "{\"a\":1}\n{\"b\":2}\n";
+        assert_eq!(compare(Some(golden), golden, "g", "s@ext4"), Verdict::Match);
+        assert_eq!(compare(None, golden, "g", "s@ext4"), Verdict::Missing);
+        let Verdict::Mismatch { diff } = compare(
+            Some(golden),
+            "{\"a\":1}\n{\"b\":3}\n",
+            "golden/s.jsonl",
+            "s@xfs",
+        ) else {
+            panic!("a changed byte matched");
+        };
+        assert!(
+            diff.starts_with("--- golden/s.jsonl\n+++ s@xfs\n"),
+            "{diff}"
+        );
+        assert!(diff.contains("-{\"b\":2}\n+{\"b\":3}"), "{diff}");
+    }
+
+    #[test]
+    fn head_cuts_long_diffs_and_says_so() {
+        let long: String = (0..100).map(|i| format!("+line {i}\n")).collect();
+        let shown = head(&long);
+        assert_eq!(shown.lines().count(), DIFF_LINES_SHOWN + 1);
+        assert!(shown.ends_with("... 60 more diff lines"));
+    }
+}

@@ -1,0 +1,162 @@
+//! What the runner tells reporters: one enum of events, and the result of each trial.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::matrix::{DeclaredScope, TrialId};
+
+/// Everything a reporter hears, in order: `RunStarted`, then per trial `TrialStarted` and
+/// `TrialFinished`, then `RunFinished`.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    RunStarted {
+        trials: usize,
+        runner: &'static str,
+        scopes: &'a [DeclaredScope],
+    },
+    TrialStarted {
+        id: &'a TrialId,
+    },
+    TrialFinished {
+        result: &'a TrialResult,
+        /// How many trials have finished, this one included.
+        done: usize,
+        of: usize,
+    },
+    RunFinished {
+        summary: &'a Summary,
+    },
+}
+
+/// The result of one trial: one scenario on one filesystem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialResult {
+    pub id: TrialId,
+    pub outcome: Outcome,
+    #[serde(with = "millis")]
+    pub duration: Duration,
+}
+
+impl TrialResult {
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Passed
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Outcome {
+    Passed,
+    Failed(Failure),
+}
+
+/// Why a trial failed, with what a reader needs to act on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+    /// The first lines of the unified diff against the golden file, for golden mismatches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+            diff: None,
+        }
+    }
+}
+
+/// Failure kinds. There is no "skipped": a trial that cannot run fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// A step did not do what the scenario expects (an engine error, a check that differs).
+    Expectation,
+    /// A crash trial found the tree broken after the crash or after recovery.
+    CrashSafety,
+    /// The transcript differs from the golden file.
+    GoldenMismatch,
+    /// There is no golden file for the scenario.
+    GoldenMissing,
+    /// The machine lacks something the trial needs (a tool, a device, privilege).
+    Prerequisite,
+    /// The trial's child process died (a signal, a panic) without reporting.
+    ChildCrashed,
+    /// The trial ran past its time limit and was killed.
+    TimedOut,
+    /// The run was interrupted before the trial could finish.
+    NotRun,
+    /// The harness itself failed (I/O on its own files, a fixture that would not release).
+    Harness,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Expectation => "expectation",
+            FailureKind::CrashSafety => "crash-safety",
+            FailureKind::GoldenMismatch => "golden-mismatch",
+            FailureKind::GoldenMissing => "golden-missing",
+            FailureKind::Prerequisite => "prerequisite",
+            FailureKind::ChildCrashed => "child-crashed",
+            FailureKind::TimedOut => "timed-out",
+            FailureKind::NotRun => "not-run",
+            FailureKind::Harness => "harness",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Totals of a run. `skipped` exists to be printed as 0: nothing is ever skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[TrialResult]) -> Summary {
+        let passed = results.iter().filter(|r| r.passed()).count();
+        Summary {
+            passed,
+            failed: results.len() - passed,
+            skipped: 0,
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}

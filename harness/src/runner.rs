@@ -1,0 +1,339 @@
+//! Runs trials: each in a child process (`fsmatrix __trial`) of its own process group, `jobs`
+//! at a time, each with a time limit. The child owns its fixtures; the runner kills it on a
+//! timeout or a cancel and sweeps what it left. Results go to the caller as events.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::fixture;
+use crate::golden::{self, Verdict};
+use crate::matrix::{DeclaredScope, TrialId};
+use crate::report::{Event, Failure, FailureKind, Outcome, Summary, TrialResult};
+use crate::signal::Cancel;
+use crate::trial::{TrialReport, TrialRequest};
+use crate::workdir::RunDir;
+
+/// How a run is carried out.
+#[derive(Debug)]
+pub struct RunConfig<'a> {
+    /// The `fsmatrix` binary that runs each trial (`__trial`).
+    pub exe: PathBuf,
+    /// Scenario files by name.
+    pub scenario_files: BTreeMap<String, PathBuf>,
+    pub golden_dir: PathBuf,
+    pub run_dir: &'a RunDir,
+    pub jobs: usize,
+    pub trial_timeout: Duration,
+    /// Compare with golden files (a run), or only collect transcripts (a golden update).
+    pub verify_golden: bool,
+}
+
+/// A finished trial, with its transcript when the child produced one.
+#[derive(Clone, Debug)]
+pub struct Executed {
+    pub result: TrialResult,
+    pub transcript: Option<String>,
+}
+
+enum Message {
+    Started(TrialId),
+    Finished(Box<Executed>),
+}
+
+/// Runs `trials` and reports each through `on_event`. Every trial yields a result: one that
+/// could not run (cancelled) fails as `not-run`.
+pub fn run(
+    trials: &[TrialId],
+    scopes: &[DeclaredScope],
+    config: &RunConfig<'_>,
+    cancel: &Cancel,
+    runner_name: &'static str,
+    mut on_event: impl FnMut(&Event<'_>),
+) -> Vec<Executed> {
+    on_event(&Event::RunStarted {
+        trials: trials.len(),
+        runner: runner_name,
+        scopes,
+    });
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    let mut executed: Vec<Executed> = Vec::with_capacity(trials.len());
+    thread::scope(|scope| {
+        for _ in 0..config.jobs.max(1) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(id) = trials.get(i) else { break };
+                    let done = if cancel.is_cancelled() {
+                        not_run(id)
+                    } else {
+                        let _ = tx.send(Message::Started(id.clone()));
+                        execute(id, config, cancel)
+                    };
+                    let _ = tx.send(Message::Finished(Box::new(done)));
+                }
+            });
+        }
+        drop(tx);
+        for message in rx {
+            match message {
+                Message::Started(id) => on_event(&Event::TrialStarted { id: &id }),
+                Message::Finished(done) => {
+                    executed.push(*done);
+                    on_event(&Event::TrialFinished {
+                        result: &executed[executed.len() - 1].result,
+                        done: executed.len(),
+                        of: trials.len(),
+                    });
+                }
+            }
+        }
+    });
+    executed.sort_by(|a, b| a.result.id.cmp(&b.result.id));
+    let results: Vec<TrialResult> = executed.iter().map(|e| e.result.clone()).collect();
+    on_event(&Event::RunFinished {
+        summary: &Summary::of(&results),
+    });
+    executed
+}
+
+fn not_run(id: &TrialId) -> Executed {
+    Executed {
+        result: TrialResult {
+            id: id.clone(),
+            outcome: Outcome::Failed(Failure::new(
+                FailureKind::NotRun,
+                "the run was interrupted before this trial started",
+            )),
+            duration: Duration::ZERO,
+        },
+        transcript: None,
+    }
+}
+
+/// Runs one trial to its result: child, sweep, golden comparison.
+pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Executed {
+    let started = Instant::now();
+    let dir = config.run_dir.trial_dir(id);
+    let (mut transcript, mut failure) = match run_child(id, &dir, config, cancel) {
+        Ok(report) => (Some(report.transcript), report.failure),
+        Err(failure) => (None, Some(failure)),
+    };
+    // Whatever the child did, nothing of it may stay mounted or attached. A child that ended
+    // normally must have released everything itself; a killed one is swept.
+    let leaks = fixture::leaks_under(&dir);
+    if failure.is_none()
+        && let Ok(leaks) = &leaks
+        && !leaks.is_empty()
+    {
+        failure = Some(Failure::new(
+            FailureKind::Harness,
+            format!("the trial left resources behind: {leaks}"),
+        ));
+    }
+    if let Err(e) = fixture::sweep(&dir) {
+        failure.get_or_insert(Failure::new(
+            FailureKind::Harness,
+            format!(
+                "cannot release the trial's fixtures: {}",
+                fixture::chain(&e)
+            ),
+        ));
+    }
+
+    if let (Some(text), None, true) = (&transcript, &failure, config.verify_golden) {
+        failure = compare_golden(id, text, config);
+    }
+    if failure.is_some()
+        && let Some(text) = &transcript
+    {
+        keep_bad(config.run_dir.bad_transcript(id), text);
+    }
+    if !config.verify_golden && failure.is_some() {
+        transcript = None;
+    }
+    Executed {
+        result: TrialResult {
+            id: id.clone(),
+            outcome: failure.map_or(Outcome::Passed, Outcome::Failed),
+            duration: started.elapsed(),
+        },
+        transcript,
+    }
+}
+
+fn compare_golden(id: &TrialId, transcript: &str, config: &RunConfig<'_>) -> Option<Failure> {
+    let golden_file = golden::path(&config.golden_dir, &id.scenario);
+    let golden = match golden::read(&config.golden_dir, &id.scenario) {
+        Ok(g) => g,
+        Err(e) => {
+            return Some(Failure::new(
+                FailureKind::Harness,
+                format!("cannot read {}: {e}", golden_file.display()),
+            ));
+        }
+    };
+    let bad = config.run_dir.bad_transcript(id);
+    match golden::compare(
+        golden.as_deref(),
+        transcript,
+        &golden_file.display().to_string(),
+        &id.to_string(),
+    ) {
+        Verdict::Match => None,
+        Verdict::Missing => Some(Failure::new(
+            FailureKind::GoldenMissing,
+            format!(
+                "no golden transcript {} for {}: review the transcript kept in {}, then create it with `fsmatrix golden update {}`",
+                golden_file.display(),
+                id.scenario,
+                bad.display(),
+                id.scenario
+            ),
+        )),
+        Verdict::Mismatch { diff } => Some(Failure {
+            kind: FailureKind::GoldenMismatch,
+            message: format!(
+                "the transcript of {} on {} differs from {}; the whole transcript is kept in {}",
+                id.scenario,
+                id.fs,
+                golden_file.display(),
+                bad.display()
+            ),
+            diff: Some(golden::head(&diff)),
+        }),
+    }
+}
+
+fn keep_bad(path: PathBuf, transcript: &str) {
+    if let Some(parent) = path.parent() {
+        let _ = fs::create_dir_all(parent);
+    }
+    if let Err(e) = fs::write(&path, transcript) {
+        eprintln!("fsmatrix: cannot keep {}: {e}", path.display());
+    }
+}
+
+/// Starts the trial child and waits for it, killing its process group on timeout or cancel.
+fn run_child(
+    id: &TrialId,
+    dir: &Path,
+    config: &RunConfig<'_>,
+    cancel: &Cancel,
+) -> Result<TrialReport, Failure> {
+    let harness = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::new(FailureKind::Harness, format!("{what}: {e}"))
+    };
+    let scenario_file = config
+        .scenario_files
+        .get(&id.scenario)
+        .ok_or_else(|| harness("unknown scenario", &id.scenario))?;
+    if dir.exists() {
+        fixture::sweep(dir)
+            .map_err(|e| harness("clearing the trial directory", &fixture::chain(&e)))?;
+    }
+    fs::create_dir_all(dir).map_err(|e| harness("creating the trial directory", &e))?;
+    let request = TrialRequest {
+        scenario_file: scenario_file.clone(),
+        fs: id.fs,
+        dir: dir.join("work"),
+    };
+    let request_file = dir.join("request.json");
+    let report_file = dir.join("report.json");
+    fs::write(
+        &request_file,
+        serde_json::to_vec(&request).unwrap_or_default(),
+    )
+    .map_err(|e| harness("writing the trial request", &e))?;
+    let log = |name: &str| fs::File::create(dir.join(name)).map(Stdio::from);
+    let mut child = Command::new(&config.exe)
+        .arg("__trial")
+        .arg(&request_file)
+        .arg(&report_file)
+        .stdin(Stdio::null())
+        .stdout(log("child.stdout").map_err(|e| harness("child log", &e))?)
+        .stderr(log("child.stderr").map_err(|e| harness("child log", &e))?)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| harness(&format!("starting {}", config.exe.display()), &e))?;
+
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                kill_group(&mut child);
+                return Err(harness("waiting for the trial child", &e));
+            }
+        }
+        if started.elapsed() > config.trial_timeout {
+            kill_group(&mut child);
+            return Err(Failure::new(
+                FailureKind::TimedOut,
+                format!(
+                    "{id} ran longer than {} s and was killed (raise --trial-timeout if the machine is slow)",
+                    config.trial_timeout.as_secs()
+                ),
+            ));
+        }
+        if cancel.is_cancelled() {
+            kill_group(&mut child);
+            return Err(Failure::new(
+                FailureKind::NotRun,
+                "interrupted; the trial was stopped",
+            ));
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    if !status.success() {
+        return Err(crashed(status, &dir.join("child.stderr")));
+    }
+    let text =
+        fs::read_to_string(&report_file).map_err(|e| harness("reading the trial report", &e))?;
+    serde_json::from_str(&text).map_err(|e| harness("parsing the trial report", &e))
+}
+
+fn kill_group(child: &mut Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.wait();
+}
+
+fn crashed(status: ExitStatus, stderr: &Path) -> Failure {
+    let how = match status.signal() {
+        Some(signal) => format!("was killed by signal {signal}"),
+        None => format!("exited with {status}"),
+    };
+    let tail: Vec<String> = fs::read_to_string(stderr)
+        .unwrap_or_default()
+        .lines()
+        .rev()
+        .take(5)
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    Failure::new(
+        FailureKind::ChildCrashed,
+        format!(
+            "the trial child {how} before reporting; its last words: {}",
+            if tail.is_empty() {
+                "(none)".to_owned()
+            } else {
+                tail.join(" | ")
+            }
+        ),
+    )
+}

@@ -1,0 +1,11 @@
+//! A trial: one scenario on one filesystem, run in a child process of its own.
+
+mod crash;
+mod engine;
+mod faults;
+mod run;
+mod tree;
+
+pub use crash::crash_child;
+pub use faults::hold_lock_forever;
+pub use run::{TrialReport, TrialRequest, run_trial};
