@@ -1,8 +1,9 @@
 //! One run of `fsmatrix` in a container: create, attach, start, stream, wait, remove.
 //!
-//! The container gets the least privilege that loop-mounting needs — `CAP_SYS_ADMIN`,
-//! `CAP_MKNOD`, the device-cgroup rule `b 7:* rwm` and `/dev/loop-control` (the loop nodes are
-//! made inside with mknod) — and is not privileged. It has no network, and the host's output
+//! The container gets the least privilege that the trials need — `CAP_SYS_ADMIN`, `CAP_MKNOD`,
+//! the device-cgroup rule `b 7:* rwm` and `/dev/loop-control` (the loop nodes are made inside
+//! with mknod) for loop-mounting, and `CAP_LINUX_IMMUTABLE` for the immutable-file fault — and
+//! is not privileged. It has no network, and the host's output
 //! directory is bound at `/out`. A guard removes the container on every path: success, failure,
 //! an error of ours, a panic in the output callback, and cancel (stop with a grace period so the
 //! inner run tears its mounts and loop devices down, then remove).
@@ -117,7 +118,11 @@ pub(crate) fn container_config(
         (RUN_LABEL.to_owned(), spec.run_id.clone()),
     ]);
     let host_config = HostConfig {
-        cap_add: Some(vec!["SYS_ADMIN".to_owned(), "MKNOD".to_owned()]),
+        cap_add: Some(vec![
+            "SYS_ADMIN".to_owned(),
+            "MKNOD".to_owned(),
+            "LINUX_IMMUTABLE".to_owned(),
+        ]),
         device_cgroup_rules: Some(vec!["b 7:* rwm".to_owned()]),
         devices: Some(vec![DeviceMapping {
             path_on_host: Some("/dev/loop-control".to_owned()),

@@ -126,7 +126,8 @@ fn fill(filler: &Path) -> io::Result<()> {
             .and_then(|mut f| f.write_all(&[0u8; 512]));
         match made {
             Ok(()) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(code) if code == Errno::NOSPC.raw_os_error()) => {
+            Err(e) if matches!(e.raw_os_error(), Some(code) if code == Errno::NOSPC.raw_os_error()) =>
+            {
                 break;
             }
             Err(e) => return Err(e),
