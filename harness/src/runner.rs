@@ -42,6 +42,9 @@ pub struct Executed {
     pub transcript: Option<String>,
 }
 
+/// Where a trial directory records its child's process group, for `fsmatrix clean`.
+pub const PROCESS_GROUP_FILE: &str = "process-group";
+
 enum Message {
     Started(TrialId),
     Finished(Box<Executed>),
@@ -265,6 +268,8 @@ fn run_child(
         .process_group(0)
         .spawn()
         .map_err(|e| harness(&format!("starting {}", config.exe.display()), &e))?;
+    // If this process is killed outright, `fsmatrix clean` kills what is left of the group.
+    let _ = fs::write(dir.join(PROCESS_GROUP_FILE), child.id().to_string());
 
     let started = Instant::now();
     let status = loop {

@@ -3,7 +3,8 @@
 //! Every run makes `WORK/run-<time>-<pid>/` and holds an exclusive `flock` on its `run.lock`
 //! while it lives. Trials live under `trials/`, rejected transcripts under `bad/`. `fsmatrix
 //! clean` sweeps every run directory whose lock nobody holds: its mounts, its loop devices (found
-//! by backing file under the directory), then the directory itself. Nothing is guessed.
+//! by backing file under the directory), then the directory itself. Nothing is guessed: the
+//! processes killed are the process groups the dead run recorded for its trials.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -12,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::fixture::{self, SweepReport};
 use crate::matrix::TrialId;
+use crate::runner::PROCESS_GROUP_FILE;
 
 /// The default work directory, unless `--work-dir` or `FSMATRIX_WORK_DIR` says otherwise.
 pub const DEFAULT_WORK_DIR: &str = "/var/tmp/fsmatrix";
@@ -102,10 +104,33 @@ pub fn clean(work_dir: &Path) -> Result<Cleaned, fixture::FixtureError> {
             cleaned.alive.push(run);
             continue;
         }
+        kill_leftover_processes(&run);
         cleaned.sweeps.push(fixture::sweep(&run)?);
         cleaned.runs.push(run);
     }
     Ok(cleaned)
+}
+
+/// Kills the process groups a dead run's trials ran in: a trial child dies with the run, but
+/// what it started (a health check that hangs) would live on and could hold its mounts.
+fn kill_leftover_processes(run: &Path) {
+    let trials = fs::read_dir(run.join("trials"))
+        .into_iter()
+        .flatten()
+        .flatten();
+    for trial in trials {
+        let Ok(text) = fs::read_to_string(trial.path().join(PROCESS_GROUP_FILE)) else {
+            continue;
+        };
+        if let Some(pgid) = text
+            .trim()
+            .parse()
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// A run is alive while some process holds its lock.

@@ -25,7 +25,7 @@ pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
     }
     // Containers are only reachable through the engine; without one there are none to remove.
     match Docker::connect() {
-        Ok(docker) => print!("{}", docker.clean(&CleanOptions::default())?),
+        Ok(docker) => print!("{}", docker.clean(&CleanOptions { images: true })?),
         Err(e) if e.is_unreachable() => println!("no Docker engine to clean ({e})"),
         Err(e) => return Err(e.into()),
     }

@@ -193,10 +193,19 @@ fn run_in_container(
         .unwrap_or_default();
     let spec = RunSpec::new(run_id, inner, &out_dir);
     let mut stdout = std::io::stdout();
-    let code = docker.run(&image, &spec, cancel, &mut |bytes| {
+    let code = match docker.run(&image, &spec, cancel, &mut |bytes| {
         let _ = stdout.write_all(bytes);
         let _ = stdout.flush();
-    })?;
+    }) {
+        Ok(code) => code,
+        // Interrupted: the container was stopped (its run tore down) and removed; what it
+        // reported before stopping is still read below.
+        Err(e) if cancel.is_cancelled() => {
+            eprintln!("fsmatrix: {e}");
+            i64::from(exit::INTERRUPTED)
+        }
+        Err(e) => return Err(e.into()),
+    };
     let report_file = out_dir.join("report.json");
     match JsonReport::read(&report_file) {
         Ok(report) => Ok(account_for_every_trial(selection, report.trials)),

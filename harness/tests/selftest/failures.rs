@@ -1,0 +1,142 @@
+//! The harness fails, with a message that says why, on every kind of trouble; and releases
+//! every mount and loop device afterwards.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::support::{Workspace, run, sleeps_alive, slow_scenario, wait_until};
+
+#[test]
+fn a_changed_golden_byte_fails_with_a_unified_diff_naming_scenario_and_filesystems() {
+    let ws = Workspace::new("golden-mismatch");
+    ws.repo_scenario("swap-file");
+    let golden = ws.golden_file("swap-file");
+    let mut bytes = fs::read(&golden).unwrap();
+    // Flip one byte inside the first sha256 of the file.
+    let at = String::from_utf8_lossy(&bytes)
+        .find("\"sha256\":\"")
+        .unwrap()
+        + 10;
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    fs::write(&golden, &bytes).unwrap();
+
+    let ran = run(ws.fsmatrix(&["run"], &["--fs", "ext4,xfs"]));
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(
+        ran.stdout.contains(&format!("--- {}", golden.display())),
+        "{}",
+        ran.stdout
+    );
+    for fs in ["ext4", "xfs"] {
+        assert!(
+            ran.stdout.contains(&format!("+++ swap-file@{fs}")),
+            "{}",
+            ran.stdout
+        );
+        assert!(
+            ran.stdout.contains(&format!("FAIL swap-file@{fs}")),
+            "{}",
+            ran.stdout
+        );
+    }
+    assert!(ran.stdout.contains("[golden-mismatch]"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("0 passed, 2 failed, 0 skipped"),
+        "{}",
+        ran.stdout
+    );
+    let kept = ws.files_ending(".jsonl.bad");
+    assert_eq!(kept.len(), 2, "the whole transcripts are kept: {kept:?}");
+    ws.assert_no_leaks();
+}
+
+#[test]
+fn an_engine_error_the_scenario_does_not_expect_fails_the_trial() {
+    let ws = Workspace::new("engine-error");
+    ws.scenario(
+        "missing-source",
+        r##"description: The link source does not exist, so the engine refuses the plan.
+policy: permissive
+tree:
+  usr/bin/ls: { file: "GNU ls\n", mode: "0755" }
+steps:
+  - apply: { link: [ { source: opt/uutils/ls, target: usr/bin/ls } ] }
+"##,
+    );
+    let ran = run(ws.fsmatrix(&["run"], &["--fs", "ext4"]));
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(ran.stdout.contains("[expectation]"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("expected success, got E_POLICY"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("opt/uutils/ls"), "{}", ran.stdout);
+    ws.assert_no_leaks();
+}
+
+#[test]
+fn a_missing_mkfs_tool_fails_and_names_the_package() {
+    let ws = Workspace::new("missing-mkfs");
+    ws.repo_scenario("swap-file");
+    let ran = run(ws
+        .fsmatrix(&["run"], &["--fs", "xfs"])
+        .env("PATH", "/nonexistent"));
+    assert_eq!(
+        ran.code,
+        3,
+        "a missing prerequisite has its own exit code: {}",
+        ran.all()
+    );
+    assert!(ran.stdout.contains("[prerequisite]"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("mkfs.xfs"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("apt-get install xfsprogs"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("0 passed, 1 failed, 0 skipped"),
+        "{}",
+        ran.stdout
+    );
+    ws.assert_no_leaks();
+}
+
+#[test]
+fn a_hung_trial_times_out_is_killed_and_fails() {
+    let ws = Workspace::new("hang");
+    ws.scenario("hangs", &slow_scenario(611));
+    let ran = run(ws.fsmatrix(&["run"], &["--fs", "ext4", "--trial-timeout", "3"]));
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(ran.stdout.contains("[timed-out]"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("ran longer than 3 s"), "{}", ran.stdout);
+    ws.assert_no_leaks();
+    // The whole process group went: the child and the health check it was waiting for.
+    wait_until(
+        Duration::from_secs(5),
+        "the hung health check to be killed",
+        || !sleeps_alive(611),
+    );
+}
+
+#[test]
+fn a_crash_of_the_trial_child_fails_the_trial_and_its_fixtures_are_swept() {
+    let ws = Workspace::new("child-crash");
+    ws.scenario(
+        "kills-its-runner",
+        r##"description: A health-checked binary that kills the process running the engine.
+policy: permissive
+tree:
+  usr/bin/ls:    { file: "GNU ls\n", mode: "0755" }
+  opt/uutils/ls: { file: "#!/bin/sh\nkill -9 $PPID\n", mode: "0755" }
+steps:
+  - apply: { link: [ { source: opt/uutils/ls, target: usr/bin/ls } ] }
+"##,
+    );
+    let ran = run(ws.fsmatrix(&["run"], &["--fs", "xfs"]));
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(ran.stdout.contains("[child-crashed]"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("killed by signal 9"), "{}", ran.stdout);
+    ws.assert_no_leaks();
+}

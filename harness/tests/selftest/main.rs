@@ -1,0 +1,10 @@
+//! Self-tests of the harness: it fails (never skips) on a golden mismatch, an engine error, a
+//! missing tool, a hung trial and a crashed child; it releases everything on SIGINT, and
+//! `fsmatrix clean` reclaims what a SIGKILLed run left. Each runs the real `fsmatrix` binary
+//! on real loop devices.
+
+mod cli;
+mod docker;
+mod failures;
+mod signals;
+mod support;

@@ -1,0 +1,66 @@
+//! SIGINT mid-run releases everything; after SIGKILL, `fsmatrix clean` does.
+
+use std::time::Duration;
+
+use rustix::process::Signal;
+
+use crate::support::{
+    Workspace, finish, run, signal, sleeps_alive, slow_scenario, spawn, wait_until,
+};
+
+#[test]
+fn sigint_mid_run_releases_every_mount_and_loop_device() {
+    let ws = Workspace::new("sigint");
+    ws.scenario("slow", &slow_scenario(612));
+    let child = spawn(ws.fsmatrix(&["run"], &["--fs", "ext4,xfs", "--jobs", "2"]));
+    wait_until(
+        Duration::from_secs(60),
+        "the trials to mount their filesystems",
+        || ws.leaks().mounts.len() >= 2 && sleeps_alive(612),
+    );
+    signal(&child, Signal::INT);
+    let ran = finish(child);
+    assert_eq!(ran.code, 130, "{}", ran.all());
+    assert!(ran.stdout.contains("[not-run]"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("0 passed, 2 failed, 0 skipped"),
+        "{}",
+        ran.stdout
+    );
+    ws.assert_no_leaks();
+    assert!(!sleeps_alive(612), "a trial's process outlived the run");
+}
+
+#[test]
+fn after_sigkill_clean_reclaims_every_mount_and_loop_device() {
+    let ws = Workspace::new("sigkill");
+    ws.scenario("slow", &slow_scenario(614));
+    let mut child = spawn(ws.fsmatrix(&["run"], &["--fs", "ext4,xfs", "--jobs", "2"]));
+    wait_until(
+        Duration::from_secs(60),
+        "the trials to mount their filesystems",
+        || ws.leaks().mounts.len() >= 2 && sleeps_alive(614),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The trial children die with their parent; their mounts, and the health checks they
+    // started, stay behind for `clean`.
+    std::thread::sleep(Duration::from_millis(500));
+    let left = ws.leaks();
+    assert!(
+        !left.mounts.is_empty(),
+        "nothing was left to clean; the test proves nothing"
+    );
+
+    let ran = run(ws.fsmatrix(&["clean"], &[]));
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(ran.stdout.contains("removed "), "{}", ran.stdout);
+    ws.assert_no_leaks();
+    wait_until(
+        Duration::from_secs(5),
+        "the orphaned health checks to be killed",
+        || !sleeps_alive(614),
+    );
+    let runs: Vec<_> = std::fs::read_dir(&ws.work).unwrap().collect();
+    assert!(runs.is_empty(), "clean left run directories: {runs:?}");
+}

@@ -1,0 +1,205 @@
+//! A scratch workspace per self-test: its own scenarios, golden files and work directory,
+//! removed at the start of the next run of the same test (not at the end, so a failure can be
+//! inspected), and the `fsmatrix` binary under test.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use switchyard_harness::fixture::{self, Leaks};
+
+pub const FSMATRIX: &str = env!("CARGO_BIN_EXE_fsmatrix");
+const SELFTEST_DIR: &str = "/var/tmp/fsmatrix-selftest";
+
+#[derive(Debug)]
+pub struct Workspace {
+    pub dir: PathBuf,
+    pub scenarios: PathBuf,
+    pub golden: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(name: &str) -> Workspace {
+        let dir = Path::new(SELFTEST_DIR).join(name);
+        if dir.exists() {
+            fixture::sweep(&dir).unwrap_or_else(|e| panic!("cannot clear {}: {e}", dir.display()));
+        }
+        let ws = Workspace {
+            scenarios: dir.join("scenarios"),
+            golden: dir.join("golden"),
+            work: dir.join("work"),
+            dir,
+        };
+        for d in [&ws.scenarios, &ws.golden, &ws.work] {
+            fs::create_dir_all(d).unwrap();
+        }
+        ws
+    }
+
+    pub fn scenario(&self, name: &str, yaml: &str) -> &Workspace {
+        fs::write(self.scenarios.join(format!("{name}.yaml")), yaml).unwrap();
+        self
+    }
+
+    /// Copies a scenario of the repository and its golden file.
+    pub fn repo_scenario(&self, name: &str) -> &Workspace {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        fs::copy(
+            repo.join("scenarios").join(format!("{name}.yaml")),
+            self.scenarios.join(format!("{name}.yaml")),
+        )
+        .unwrap();
+        fs::copy(
+            repo.join("golden").join(format!("{name}.jsonl")),
+            self.golden_file(name),
+        )
+        .unwrap();
+        self
+    }
+
+    pub fn golden_file(&self, name: &str) -> PathBuf {
+        self.golden.join(format!("{name}.jsonl"))
+    }
+
+    /// `fsmatrix --work-dir WORK SUBCOMMAND --scenarios S --golden G ARGS...` (the source flags
+    /// only for subcommands that take them).
+    pub fn fsmatrix(&self, subcommand: &[&str], args: &[&str]) -> Command {
+        let mut cmd = Command::new(FSMATRIX);
+        cmd.arg("--work-dir").arg(&self.work).args(subcommand);
+        if !matches!(subcommand.first(), Some(&"clean") | Some(&"doctor")) {
+            cmd.arg("--scenarios")
+                .arg(&self.scenarios)
+                .arg("--golden")
+                .arg(&self.golden);
+        }
+        cmd.args(args).env_remove("CI");
+        cmd
+    }
+
+    pub fn leaks(&self) -> Leaks {
+        fixture::leaks_under(&self.dir).unwrap()
+    }
+
+    pub fn assert_no_leaks(&self) {
+        let leaks = self.leaks();
+        assert!(
+            leaks.is_empty(),
+            "left behind under {}: {leaks}",
+            self.dir.display()
+        );
+    }
+
+    /// Every file under the work directory whose name ends with `suffix`.
+    pub fn files_ending(&self, suffix: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        walk(&self.work, suffix, &mut found);
+        found
+    }
+}
+
+fn walk(dir: &Path, suffix: &str, found: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, suffix, found);
+        } else if path.to_string_lossy().ends_with(suffix) {
+            found.push(path);
+        }
+    }
+}
+
+/// The outcome of a finished `fsmatrix`.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Ran {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.borrow_mut().output().unwrap();
+    Ran {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+pub fn spawn(mut cmd: impl std::borrow::BorrowMut<Command>) -> Child {
+    cmd.borrow_mut()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+pub fn finish(child: Child) -> Ran {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    Ran {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Waits (at most `limit`) until `ready` holds.
+pub fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `signal` to a process.
+pub fn signal(child: &Child, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
+/// A scenario whose health check runs `sleep MARKER` for minutes, so a trial can be caught
+/// mid-run. Each test uses its own marker so parallel tests do not see each other's sleeps.
+pub fn slow_scenario(marker: u32) -> String {
+    format!(
+        r##"description: A health check that takes minutes, so a run can be interrupted mid-trial.
+policy:
+  preset: permissive
+  smoke_timeout_ms: 600000
+tree:
+  usr/bin/ls:    {{ file: "GNU ls\n", mode: "0755" }}
+  opt/uutils/ls: {{ file: "#!/bin/sh\nexec sleep {marker}\n", mode: "0755" }}
+steps:
+  - apply: {{ link: [ {{ source: opt/uutils/ls, target: usr/bin/ls }} ] }}
+"##
+    )
+}
+
+/// Whether any process is still running `sleep MARKER`.
+pub fn sleeps_alive(marker: u32) -> bool {
+    let cmdline = format!("sleep\x00{marker}\x00").into_bytes();
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            fs::read(e.path().join("cmdline"))
+                .map(|c| c == cmdline)
+                .unwrap_or(false)
+        })
+}
