@@ -1,0 +1,103 @@
+//! The cost of certifying, each beside a baseline measured in the same run (never asserted):
+//!
+//! 1. The full matrix on the host runner, one trial at a time, against the summed raw cost of the
+//!    same filesystems: create (sparse image, mkfs, loop attach, mount) and release (umount,
+//!    detach, delete) of every fixture the matrix's trials use, and nothing else.
+//! 2. The same matrix through the Docker runner, with its image already cached, against the host
+//!    runner's time from (1).
+//!
+//! Needs root and a Docker engine (`scripts/test` sets both up).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use switchyard_harness::fixture::Filesystem;
+use switchyard_harness::fs_kind::FsKind;
+use switchyard_harness::matrix::{self, NameFilter};
+use switchyard_harness::scenario::{self, BackupStore, Scenario};
+
+const FSMATRIX: &str = env!("CARGO_BIN_EXE_fsmatrix");
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs `fsmatrix` in the workspace with a work directory of its own; returns the wall time.
+fn fsmatrix(work: &Path, args: &[&str]) -> Duration {
+    let started = Instant::now();
+    let out = Command::new(FSMATRIX)
+        .current_dir(workspace())
+        .arg("--work-dir")
+        .arg(work)
+        .args(args)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fsmatrix {args:?} failed; the benchmark measures passing runs only:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("  {}", stdout.lines().last().unwrap_or_default());
+    elapsed
+}
+
+/// The fixtures a trial of `scenario` on `fs` creates: one filesystem per variant, plus a tmpfs
+/// per variant for a backup store on a second filesystem.
+fn fixtures(scenario: &Scenario, fs: FsKind) -> Vec<FsKind> {
+    let variants = scenario
+        .crash()
+        .map_or(1, |c| c.points().len() * c.how.len());
+    let mut kinds = vec![fs; variants];
+    if scenario.policy.overrides.backup_store == Some(BackupStore::SecondFilesystem) {
+        kinds.extend(std::iter::repeat_n(FsKind::Tmpfs, variants));
+    }
+    kinds
+}
+
+fn main() {
+    let work = std::env::temp_dir().join("fsmatrix-bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let scenarios = scenario::load_dir(&workspace().join("scenarios")).unwrap();
+    let matrix = matrix::expand(&scenarios, &FsKind::ALL, &NameFilter::default());
+
+    println!("host runner, full matrix, --jobs 1:");
+    let host = fsmatrix(&work, &["run", "--jobs", "1"]);
+
+    let mut raw = Duration::ZERO;
+    let mut count = 0;
+    for id in &matrix.trials {
+        let scenario = scenarios.iter().find(|s| s.name == id.scenario).unwrap();
+        for kind in fixtures(scenario, id.fs) {
+            let dir = work.join(format!("fixture-{count}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let started = Instant::now();
+            Filesystem::create(kind, &dir).unwrap().close().unwrap();
+            raw += started.elapsed();
+            count += 1;
+        }
+    }
+    println!(
+        "  matrix wall time {:.2} s; raw mkfs + mount + umount of the same {count} filesystems {:.2} s; ratio {:.2}",
+        host.as_secs_f64(),
+        raw.as_secs_f64(),
+        host.as_secs_f64() / raw.as_secs_f64()
+    );
+
+    println!("docker runner, same matrix, --jobs 1, image cached:");
+    fsmatrix(&work, &["image", "build"]);
+    let docker = fsmatrix(&work, &["run", "--runner", "docker", "--jobs", "1"]);
+    println!(
+        "  docker wall time {:.2} s beside host {:.2} s; ratio {:.2}",
+        docker.as_secs_f64(),
+        host.as_secs_f64(),
+        docker.as_secs_f64() / host.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
