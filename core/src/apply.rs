@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::backup::{Names, SIDECAR_SCHEMA, Sidecar};
 use crate::engine::{ApplyMode, Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
-use crate::facts::{Decision, FactSink, Reason, Stage};
+use crate::facts::{Decision, Fact, FactSink, Reason, Stage};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::policy::LinkStyle;
 use crate::rescue;
@@ -336,9 +336,9 @@ impl Switchyard {
         let mut sync = SyncSet::default();
 
         // Phase 1: every sidecar, durable before any swap it describes.
-        if let Err(e) = self.write_sidecars(plan, &mut prepared, &mut trees, &mut sync) {
+        if let Err((failed, e)) = self.write_sidecars(plan, &mut prepared, &mut trees, &mut sync) {
             discard_sidecars(&prepared, &[]);
-            out.emit(out.failure(Stage::ApplyResult, &e))?;
+            out.emit(failure_fact(out, &prepared, failed, &e))?;
             return Err(e);
         }
         crash_point!(ApplyAfterSidecars);
@@ -376,14 +376,7 @@ impl Switchyard {
             }
         }
         if let Some((failed, e)) = failure {
-            let mut fact = match failed {
-                Some(i) => {
-                    out.action_fact(Stage::ApplyResult, Decision::Failure, prepared[i].action)
-                }
-                None => out.fact(Stage::ApplyResult, Decision::Failure),
-            };
-            describe_error(&mut fact, &e);
-            out.emit(fact)?;
+            out.emit(failure_fact(out, &prepared, failed, &e))?;
             let finished: Vec<usize> = done.iter().map(|(i, _)| *i).collect();
             discard_sidecars(&prepared, &finished);
             self.undo(&prepared, &done, out)?;
@@ -414,8 +407,8 @@ impl Switchyard {
         prepared: &mut [Prepared<'_>],
         trees: &mut Trees,
         sync: &mut SyncSet,
-    ) -> Result<(), Error> {
-        for p in prepared.iter_mut() {
+    ) -> Result<(), (Option<usize>, Error)> {
+        for (i, p) in prepared.iter_mut().enumerate() {
             let Work::Link {
                 dest,
                 names,
@@ -426,7 +419,8 @@ impl Switchyard {
                 continue;
             };
             let dir = trees
-                .backup_dir(&p.target, Some(sync))?
+                .backup_dir(&p.target, Some(sync))
+                .map_err(|e| (Some(i), e))?
                 .expect("a backup directory is created on demand");
             let sidecar = Sidecar {
                 schema_version: SIDECAR_SCHEMA,
@@ -442,11 +436,12 @@ impl Switchyard {
             if let Err(source) = sidecar.write_temp(dir.fd(), names) {
                 // A partial temporary (a full disk fails the write after the create) is ours.
                 let _ = sys::unlink_if_exists(dir.fd(), &names.sidecar_tmp);
-                return Err(Error::Io {
+                let e = Error::Io {
                     target: p.target.rel.clone(),
                     step: Step::WriteSidecar,
                     source,
-                });
+                };
+                return Err((Some(i), e));
             }
             sync.add(&dir);
             let slot = BackupSlot {
@@ -455,21 +450,24 @@ impl Switchyard {
             };
             *recorded = Some((sidecar, slot));
         }
-        sync.sync_filesystems()?;
-        for p in prepared.iter() {
+        sync.sync_filesystems().map_err(|e| (None, e))?;
+        for (i, p) in prepared.iter().enumerate() {
             if let Work::Link {
                 recorded: Some((_, slot)),
                 ..
             } = &p.work
             {
-                Sidecar::publish(slot.dir.fd(), &slot.names).map_err(|source| Error::Io {
-                    target: p.target.rel.clone(),
-                    step: Step::WriteSidecar,
-                    source,
+                Sidecar::publish(slot.dir.fd(), &slot.names).map_err(|source| {
+                    let e = Error::Io {
+                        target: p.target.rel.clone(),
+                        step: Step::WriteSidecar,
+                        source,
+                    };
+                    (Some(i), e)
                 })?;
             }
         }
-        sync.sync_dirs()
+        sync.sync_dirs().map_err(|e| (None, e))
     }
 
     fn emit_result(
@@ -583,6 +581,22 @@ impl Switchyard {
         let summary = out.summary(Stage::RollbackSummary, done.len(), first_error.as_ref());
         out.emit(summary)
     }
+}
+
+/// The `apply.result` failure of the action that failed (or of the plan, for a failure that
+/// belongs to no single action, such as a sync).
+fn failure_fact(
+    out: &Emitter<'_>,
+    prepared: &[Prepared<'_>],
+    failed: Option<usize>,
+    e: &Error,
+) -> Fact {
+    let mut fact = match failed {
+        Some(i) => out.action_fact(Stage::ApplyResult, Decision::Failure, prepared[i].action),
+        None => out.fact(Stage::ApplyResult, Decision::Failure),
+    };
+    describe_error(&mut fact, e);
+    fact
 }
 
 /// Removes the sidecars of actions that did not complete: they describe swaps that never

@@ -37,7 +37,7 @@ pub enum HarnessError {
     #[error("{0}")]
     Docker(#[from] DockerError),
 
-    #[error("{}", crate::fixture::chain(.0))]
+    #[error("{}", chain(.0))]
     Fixture(#[from] FixtureError),
 
     #[error("cannot {what} {}", path.display())]
@@ -69,6 +69,18 @@ impl HarnessError {
             HarnessError::GoldenUpdateInCi | HarnessError::Usage(_) => exit::USAGE,
         }
     }
+}
+
+/// An error and its sources on one line: `what failed: why: the errno`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 /// Prints the error chain once, on stderr, and gives the exit code.

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::error::chain;
 use crate::fixture;
 use crate::golden::{self, Verdict};
 use crate::matrix::{DeclaredScope, TrialId};
@@ -146,10 +147,7 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
     if let Err(e) = fixture::sweep(&dir) {
         failure.get_or_insert(Failure::new(
             FailureKind::Harness,
-            format!(
-                "cannot release the trial's fixtures: {}",
-                fixture::chain(&e)
-            ),
+            format!("cannot release the trial's fixtures: {}", chain(&e)),
         ));
     }
 
@@ -241,8 +239,7 @@ fn run_child(
         .get(&id.scenario)
         .ok_or_else(|| harness("unknown scenario", &id.scenario))?;
     if dir.exists() {
-        fixture::sweep(dir)
-            .map_err(|e| harness("clearing the trial directory", &fixture::chain(&e)))?;
+        fixture::sweep(dir).map_err(|e| harness("clearing the trial directory", &chain(&e)))?;
     }
     fs::create_dir_all(dir).map_err(|e| harness("creating the trial directory", &e))?;
     let request = TrialRequest {

@@ -112,7 +112,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             Err(e) => {
-                eprintln!("matrix: cannot check for leaks: {}", fixture::chain(&e));
+                eprintln!(
+                    "matrix: cannot check for leaks: {}",
+                    switchyard_harness::error::chain(&e)
+                );
                 return ExitCode::FAILURE;
             }
         }

@@ -4,16 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use super::args::{ExecArgs, SelectArgs};
+use super::session::Session;
 use super::source::select;
 use crate::error::{HarnessError, exit};
 use crate::golden;
-use crate::report::{Outcome, TerminalReporter};
-use crate::runner::{self, RunConfig};
-use crate::signal::Cancel;
-use crate::workdir::RunDir;
+use crate::report::Outcome;
+use crate::runner;
 
 pub(super) fn update(
     work_dir: &Path,
@@ -24,40 +22,10 @@ pub(super) fn update(
         return Err(HarnessError::GoldenUpdateInCi);
     }
     let selection = select(select_args)?;
-    let cancel = Cancel::on_signals().map_err(|source| HarnessError::Io {
-        what: "install signal handlers for",
-        path: "SIGINT/SIGTERM".into(),
-        source,
-    })?;
-    let run_dir = RunDir::create(work_dir).map_err(|source| HarnessError::Io {
-        what: "create a run directory in",
-        path: work_dir.to_owned(),
-        source,
-    })?;
+    let session = Session::start(work_dir)?;
     let golden_dir = &select_args.source.golden;
-    let config = RunConfig {
-        exe: std::env::current_exe().map_err(|source| HarnessError::Io {
-            what: "find the fsmatrix binary",
-            path: "/proc/self/exe".into(),
-            source,
-        })?,
-        scenario_files: selection.files(),
-        golden_dir: golden_dir.clone(),
-        run_dir: &run_dir,
-        jobs: exec.jobs,
-        trial_timeout: Duration::from_secs(exec.trial_timeout),
-        verify_golden: false,
-    };
-    let mut reporter = TerminalReporter::new();
-    let executed = runner::run(
-        &selection.matrix.trials,
-        &selection.matrix.scopes,
-        &config,
-        &cancel,
-        "host",
-        |event| reporter.report(event),
-    );
-    if cancel.is_cancelled() {
+    let executed = session.run_trials(&selection, golden_dir, exec, false)?;
+    if session.cancel.is_cancelled() {
         return Ok(ExitCode::from(exit::INTERRUPTED));
     }
 

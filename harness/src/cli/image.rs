@@ -4,20 +4,23 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::args::SourceArgs;
-use crate::docker::{BootstrapOptions, BootstrapOutcome, BuildInputs, Docker};
+use super::session::fsmatrix_exe;
+use crate::docker::{BootstrapOptions, BootstrapOutcome, BuildInputs, Docker, RunnerImage};
 use crate::error::HarnessError;
 
 pub(super) fn build(source: &SourceArgs) -> Result<ExitCode, HarnessError> {
-    let docker = Docker::connect()?;
-    let exe = std::env::current_exe().map_err(|source| HarnessError::Io {
-        what: "find the fsmatrix binary",
-        path: "/proc/self/exe".into(),
-        source,
-    })?;
-    let inputs = BuildInputs::new(exe, &source.scenarios, &source.golden);
-    let image = docker.ensure_runner_image(&inputs, &mut |line| println!("{line}"))?;
+    let image = runner_image(&Docker::connect()?, source)?;
     println!("runner image: {} (from {})", image.tag, image.base);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The runner image of this binary and these scenarios and golden files, built unless cached.
+pub(super) fn runner_image(
+    docker: &Docker,
+    source: &SourceArgs,
+) -> Result<RunnerImage, HarnessError> {
+    let inputs = BuildInputs::new(fsmatrix_exe()?, &source.scenarios, &source.golden);
+    Ok(docker.ensure_runner_image(&inputs, &mut |line| println!("{line}"))?)
 }
 
 pub(super) fn bootstrap(

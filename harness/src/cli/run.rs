@@ -6,30 +6,24 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::args::{RunArgs, Runner};
+use super::image::runner_image;
+use super::session::Session;
 use super::source::{Selection, select};
-use crate::docker::{BuildInputs, Docker, RunSpec};
+use crate::docker::{Docker, RunSpec};
 use crate::error::{HarnessError, exit};
 use crate::report::json::JsonReport;
-use crate::report::{Failure, FailureKind, Outcome, TerminalReporter, TrialResult, junit};
-use crate::runner::{self, RunConfig};
-use crate::signal::Cancel;
-use crate::workdir::RunDir;
+use crate::report::{Failure, FailureKind, Outcome, TrialResult, junit};
 
 pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessError> {
     let selection = select(&args.select)?;
-    let cancel = Cancel::on_signals().map_err(|source| HarnessError::Io {
-        what: "install signal handlers for",
-        path: "SIGINT/SIGTERM".into(),
-        source,
-    })?;
-    let run_dir = RunDir::create(work_dir).map_err(|source| HarnessError::Io {
-        what: "create a run directory in",
-        path: work_dir.to_owned(),
-        source,
-    })?;
+    let session = Session::start(work_dir)?;
     let results = match args.runner {
-        Runner::Host => run_on_host(&selection, args, &run_dir, &cancel)?,
-        Runner::Docker => run_in_container(&selection, args, &run_dir, &cancel)?,
+        Runner::Host => session
+            .run_trials(&selection, &args.select.source.golden, &args.exec, true)?
+            .into_iter()
+            .map(|e| e.result)
+            .collect(),
+        Runner::Docker => run_in_container(&selection, args, &session)?,
     };
     if let Some(path) = &args.junit {
         junit::write(path, &results).map_err(|source| HarnessError::Io {
@@ -47,6 +41,7 @@ pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessEr
                 source,
             })?;
     }
+    let Session { cancel, run_dir } = session;
     let code = if cancel.is_cancelled() {
         exit::INTERRUPTED
     } else {
@@ -87,37 +82,6 @@ pub(super) fn exit_code(results: &[TrialResult]) -> u8 {
     }
 }
 
-fn run_on_host(
-    selection: &Selection,
-    args: &RunArgs,
-    run_dir: &RunDir,
-    cancel: &Cancel,
-) -> Result<Vec<TrialResult>, HarnessError> {
-    let config = RunConfig {
-        exe: std::env::current_exe().map_err(|source| HarnessError::Io {
-            what: "find the fsmatrix binary",
-            path: "/proc/self/exe".into(),
-            source,
-        })?,
-        scenario_files: selection.files(),
-        golden_dir: args.select.source.golden.clone(),
-        run_dir,
-        jobs: args.exec.jobs,
-        trial_timeout: Duration::from_secs(args.exec.trial_timeout),
-        verify_golden: true,
-    };
-    let mut reporter = TerminalReporter::new();
-    let executed = runner::run(
-        &selection.matrix.trials,
-        &selection.matrix.scopes,
-        &config,
-        cancel,
-        "host",
-        |event| reporter.report(event),
-    );
-    Ok(executed.into_iter().map(|e| e.result).collect())
-}
-
 /// The container's results, with a `not-run` failure for any selected trial it did not report:
 /// a trial lost on the way is a failure, never a silent skip.
 fn account_for_every_trial(
@@ -145,21 +109,11 @@ fn account_for_every_trial(
 fn run_in_container(
     selection: &Selection,
     args: &RunArgs,
-    run_dir: &RunDir,
-    cancel: &Cancel,
+    session: &Session,
 ) -> Result<Vec<TrialResult>, HarnessError> {
+    let (run_dir, cancel) = (&session.run_dir, &session.cancel);
     let docker = Docker::connect()?;
-    let exe = std::env::current_exe().map_err(|source| HarnessError::Io {
-        what: "find the fsmatrix binary",
-        path: "/proc/self/exe".into(),
-        source,
-    })?;
-    let inputs = BuildInputs::new(
-        exe,
-        &args.select.source.scenarios,
-        &args.select.source.golden,
-    );
-    let image = docker.ensure_runner_image(&inputs, &mut |line| println!("{line}"))?;
+    let image = runner_image(&docker, &args.select.source)?;
 
     let out_dir = run_dir.path().join("container");
     std::fs::create_dir_all(&out_dir).map_err(|source| HarnessError::Io {

@@ -270,7 +270,7 @@ async fn import(
                 break;
             }
             Err(e) => {
-                failure = Some(error_chain(&e));
+                failure = Some(crate::error::chain(&e));
                 break;
             }
         }
@@ -492,15 +492,4 @@ fn unescape_mountinfo(field: &str) -> PathBuf {
         }
     }
     PathBuf::from(OsString::from_vec(out))
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -16,6 +16,7 @@ use super::engine::{
 };
 use super::faults::Faults;
 use super::tree;
+use crate::error::chain;
 use crate::fixture::{Filesystem, FixtureError};
 use crate::fs_kind::FsKind;
 use crate::report::{Failure, FailureKind};
@@ -85,7 +86,7 @@ fn fixture_failure(e: FixtureError) -> Failure {
     } else {
         FailureKind::Harness
     };
-    Failure::new(kind, crate::fixture::chain(&e))
+    Failure::new(kind, chain(&e))
 }
 
 fn harness(what: &str, e: impl std::fmt::Display) -> Failure {
@@ -321,19 +322,8 @@ impl Steps<'_> {
                 "expected {}, got {}: {}",
                 want.map_or("success", ErrorId::as_str),
                 e.id(),
-                error_chain(&e)
+                chain(&e)
             )),
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
