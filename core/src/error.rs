@@ -112,7 +112,7 @@ impl ErrorId {
 
 impl fmt::Display for ErrorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

@@ -44,6 +44,23 @@ fn our_containers() -> Vec<String> {
         .collect()
 }
 
+/// Loop devices attached by a container run: their backing files are under its `/out`.
+fn container_loop_devices() -> Vec<String> {
+    let out = Command::new("losetup")
+        .args(["--list", "--noheadings", "--output", "NAME,BACK-FILE"])
+        .output()
+        .expect("losetup runs (install the Debian package util-linux)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|f| f.starts_with("/out/"))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The diff lines of a report (indented under a FAIL line).
 fn diff_lines(stdout: &str) -> Vec<&str> {
     stdout
@@ -93,6 +110,45 @@ fn a_golden_mismatch_in_the_container_fails_with_the_host_runners_diff() {
         our_containers().is_empty(),
         "a container was left: {:?}",
         our_containers()
+    );
+    ws.assert_no_leaks();
+}
+
+#[test]
+fn a_passing_run_in_the_container_reports_like_the_host_and_leaves_nothing() {
+    let _turn = turn();
+    let ws = Workspace::new("docker-pass");
+    ws.repo_scenario("swap-absent")
+        .repo_scenario("setuid-xattr-owner");
+    let junit = ws.dir.join("junit.xml");
+    let ran = run(ws.fsmatrix(
+        &["run"],
+        &[
+            "--fs",
+            "ext4,xfs",
+            "--runner",
+            "docker",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(
+        ran.stdout.contains("4 passed, 0 failed, 0 skipped"),
+        "{}",
+        ran.stdout
+    );
+    let xml = fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 4, "{xml}");
+    assert!(
+        our_containers().is_empty(),
+        "a container was left: {:?}",
+        our_containers()
+    );
+    assert!(
+        container_loop_devices().is_empty(),
+        "{:?}",
+        container_loop_devices()
     );
     ws.assert_no_leaks();
 }
