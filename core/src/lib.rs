@@ -17,6 +17,33 @@
 //! - Facts go to a [`FactSink`]; [`Fact::canonical`] is the redacted form.
 //!
 //! Error ids and exit codes are listed in one table, in [`error`].
+//!
+//! ```
+//! use std::fs;
+//! use switchyard::{ApplyMode, Kind, LinkRequest, MemorySink, Plan, Policy, SafePath, Switchyard};
+//!
+//! let root = std::env::temp_dir().join(format!("switchyard-doc-{}", std::process::id()));
+//! fs::create_dir_all(root.join("usr/bin"))?;
+//! fs::create_dir_all(root.join("opt/uutils"))?;
+//! fs::write(root.join("usr/bin/ls"), "GNU ls\n")?;
+//! fs::write(root.join("opt/uutils/ls"), "uutils ls\n")?;
+//!
+//! // No lock, rescue toolset or health check required: a development policy.
+//! let engine = Switchyard::new(Policy::permissive());
+//! let plan = Plan::links([LinkRequest {
+//!     source: SafePath::new(&root, "opt/uutils/ls")?,
+//!     target: SafePath::new(&root, "usr/bin/ls")?,
+//! }])?;
+//! let mut facts = MemorySink::default();
+//! let report = engine.apply(&plan, ApplyMode::Commit, &mut facts)?;
+//! assert_eq!((report.actions[0].before, report.actions[0].after), (Kind::File, Kind::Symlink));
+//! assert_eq!(fs::read_link(root.join("usr/bin/ls"))?, std::path::Path::new("../../opt/uutils/ls"));
+//!
+//! engine.rollback(&plan, Default::default(), &mut facts)?;
+//! assert_eq!(fs::read(root.join("usr/bin/ls"))?, b"GNU ls\n");
+//! # fs::remove_dir_all(&root)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 macro_rules! crash_point {
     ($point:ident) => {{
