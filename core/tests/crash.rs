@@ -17,9 +17,9 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use switchyard::crash::{CrashPoint, set_observer};
-use switchyard::{ApplyMode, MemorySink, RollbackOptions};
+use switchyard::{MemorySink, RollbackOptions};
 
-use support::{Sandbox, child_role, permissive};
+use support::{Sandbox, child_role, commit, permissive, roll_back};
 
 const CRASH_AT: &str = "SWITCHYARD_TEST_CRASH_AT";
 
@@ -55,16 +55,8 @@ fn child(dir: std::path::PathBuf) {
     };
     let engine = permissive();
     let plan = sb.plan(&LINKS);
-    engine
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
-    engine
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap();
+    commit(&engine, &plan);
+    roll_back(&engine, &plan);
 }
 
 #[test]
@@ -134,13 +126,7 @@ fn kill_at_every_crash_point() {
             "{point}: rollback was not exact"
         );
         // And a second rollback is a no-op.
-        engine
-            .rollback(
-                &plan,
-                RollbackOptions::default(),
-                &mut MemorySink::default(),
-            )
-            .unwrap();
+        roll_back(&engine, &plan);
         assert_eq!(sb.snapshot_without_sidecars(), before, "{point}");
     }
 }

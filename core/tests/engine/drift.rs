@@ -2,18 +2,16 @@
 
 use std::fs;
 
-use switchyard::{ApplyMode, ErrorId, MemorySink, Reason, RollbackOptions, Stage};
+use switchyard::{ErrorId, MemorySink, Reason, RollbackOptions, Stage};
 
-use crate::support::{Sandbox, permissive};
+use crate::support::{Sandbox, commit, permissive};
 
 fn swapped(name: &str) -> (Sandbox, switchyard::Plan) {
     let sb = Sandbox::new(name);
     sb.file("usr/bin/ls", "GNU ls\n", 0o755)
         .file("opt/uutils/ls", "uutils ls\n", 0o755);
     let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
-    permissive()
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
+    commit(&permissive(), &plan);
     // A package manager installs its own ls over our link.
     let target = sb.path("usr/bin/ls");
     fs::remove_file(&target).unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use switchyard::{ApplyMode, ErrorId, LinkRequest, MemorySink, Plan, RollbackOptions, SafePath};
 
-use crate::support::{Sandbox, permissive};
+use crate::support::{Sandbox, commit, permissive, roll_back};
 
 #[test]
 fn a_merged_usr_parent_gets_a_link_that_resolves_from_its_real_directory() {
@@ -21,9 +21,7 @@ fn a_merged_usr_parent_gets_a_link_that_resolves_from_its_real_directory() {
         .file("opt/uutils/ls", "uutils ls\n", 0o755);
     let engine = permissive();
     let plan = sb.plan(&[("opt/uutils/ls", "bin/ls")]);
-    engine
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
+    commit(&engine, &plan);
     // The link lives in usr/bin, so it climbs two levels, not one.
     assert_eq!(
         fs::read_link(sb.path("usr/bin/ls")).unwrap(),
@@ -31,13 +29,7 @@ fn a_merged_usr_parent_gets_a_link_that_resolves_from_its_real_directory() {
     );
     assert_eq!(fs::read(sb.path("bin/ls")).unwrap(), b"uutils ls\n");
     assert!(fs::symlink_metadata(sb.path("bin")).unwrap().is_symlink());
-    engine
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap();
+    roll_back(&engine, &plan);
     assert_eq!(fs::read(sb.path("usr/bin/ls")).unwrap(), b"GNU ls\n");
 }
 

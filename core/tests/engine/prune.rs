@@ -1,8 +1,8 @@
 //! Pruning keeps the newest generations and leaves rollback working.
 
-use switchyard::{ApplyMode, MemorySink, Reason, RollbackOptions, Stage};
+use switchyard::{MemorySink, Reason, RollbackOptions, Stage};
 
-use crate::support::{Sandbox, permissive};
+use crate::support::{Sandbox, commit, permissive, roll_back};
 
 #[test]
 fn prune_keeps_the_newest_generation() {
@@ -12,16 +12,8 @@ fn prune_keeps_the_newest_generation() {
     let engine = permissive();
     let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
     for _ in 0..3 {
-        engine
-            .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-            .unwrap();
-        engine
-            .rollback(
-                &plan,
-                RollbackOptions::default(),
-                &mut MemorySink::default(),
-            )
-            .unwrap();
+        commit(&engine, &plan);
+        roll_back(&engine, &plan);
     }
     for generation in 1..=3 {
         assert!(

@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, chown};
 
 use switchyard::{ApplyMode, Decision, Kind, MemorySink, Reason, RollbackOptions, Stage};
 
-use crate::support::{Sandbox, permissive, set_xattr, user_xattrs};
+use crate::support::{Sandbox, commit, permissive, roll_back, set_xattr, user_xattrs};
 
 #[test]
 fn file_comes_back_as_the_same_inode_with_mode_owner_and_xattrs() {
@@ -28,9 +28,7 @@ fn file_comes_back_as_the_same_inode_with_mode_owner_and_xattrs() {
 
     let engine = permissive();
     let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
-    let report = engine
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
+    let report = commit(&engine, &plan);
     assert_eq!(report.actions[0].before, Kind::File);
     assert_eq!(report.actions[0].after, Kind::Symlink);
     assert_eq!(
@@ -42,13 +40,7 @@ fn file_comes_back_as_the_same_inode_with_mode_owner_and_xattrs() {
     let backup = fs::symlink_metadata(sb.path("usr/bin/.ls.switchyard.1.bak")).unwrap();
     assert_eq!(backup.ino(), prior.ino());
 
-    engine
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap();
+    roll_back(&engine, &plan);
     let after = fs::symlink_metadata(&target).unwrap();
     assert_eq!(
         after.ino(),
@@ -71,20 +63,12 @@ fn symlink_comes_back_with_its_destination() {
     let before = sb.snapshot();
     let engine = permissive();
     let plan = sb.plan(&[("opt/uutils/dir", "usr/bin/dir")]);
-    engine
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
+    commit(&engine, &plan);
     assert_eq!(
         fs::read_link(sb.path("usr/bin/dir")).unwrap(),
         std::path::Path::new("../../opt/uutils/dir")
     );
-    engine
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap();
+    roll_back(&engine, &plan);
     assert_eq!(
         fs::read_link(sb.path("usr/bin/dir")).unwrap(),
         std::path::Path::new("ls")
@@ -100,22 +84,14 @@ fn absent_target_is_absent_again() {
     let before = sb.snapshot();
     let engine = permissive();
     let plan = sb.plan(&[("opt/uutils/hostname", "usr/bin/hostname")]);
-    let report = engine
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
+    let report = commit(&engine, &plan);
     assert_eq!(report.actions[0].before, Kind::None);
     assert!(
         fs::symlink_metadata(sb.path("usr/bin/hostname"))
             .unwrap()
             .is_symlink()
     );
-    engine
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap();
+    roll_back(&engine, &plan);
     assert!(fs::symlink_metadata(sb.path("usr/bin/hostname")).is_err());
     assert_eq!(sb.snapshot_without_sidecars(), before);
 }
@@ -127,16 +103,8 @@ fn second_and_third_rollback_are_idempotent_noops() {
         .file("opt/uutils/ls", "uutils ls\n", 0o755);
     let engine = permissive();
     let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
-    engine
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
-    let first = engine
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap();
+    commit(&engine, &plan);
+    let first = roll_back(&engine, &plan);
     assert_eq!(first.restored, 1);
     let restored = sb.snapshot();
 
@@ -164,9 +132,7 @@ fn applying_twice_is_a_noop_that_rollback_does_not_undo() {
         .file("opt/uutils/ls", "uutils ls\n", 0o755);
     let engine = permissive();
     let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
-    engine
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
+    commit(&engine, &plan);
     let linked = sb.snapshot();
     let mut facts = MemorySink::default();
     let second = engine.apply(&plan, ApplyMode::Commit, &mut facts).unwrap();
@@ -185,16 +151,8 @@ fn applying_twice_is_a_noop_that_rollback_does_not_undo() {
         ("opt/uutils/ls", "usr/bin/ls"),
         ("opt/uutils/ls", "usr/bin/ls2"),
     ]);
-    engine
-        .apply(&same, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
-    engine
-        .rollback(
-            &same,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap();
+    commit(&engine, &same);
+    roll_back(&engine, &same);
     assert_eq!(sb.snapshot_without_sidecars(), {
         let mut s = linked.clone();
         s.retain(|p, _| !(p.contains(".switchyard.") && p.ends_with(".json")));

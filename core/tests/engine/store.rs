@@ -9,7 +9,7 @@ use switchyard::{
     ApplyMode, ErrorId, MemorySink, Policy, Reason, RollbackOptions, Stage, Switchyard,
 };
 
-use crate::support::{Sandbox, set_xattr, user_xattrs};
+use crate::support::{Sandbox, commit, roll_back, set_xattr, user_xattrs};
 
 /// A tmpfs mounted for one test; unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -146,9 +146,7 @@ fn a_store_on_the_same_filesystem_keeps_the_inode() {
     let before = sb.snapshot();
     let engine = engine(&store, false);
     let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
-    let report = engine
-        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
-        .unwrap();
+    let report = commit(&engine, &plan);
     assert!(!report.degraded());
     assert_eq!(
         fs::symlink_metadata(store.join("usr/bin/.ls.switchyard.1.bak"))
@@ -156,12 +154,6 @@ fn a_store_on_the_same_filesystem_keeps_the_inode() {
             .ino(),
         before["usr/bin/ls"].ino
     );
-    engine
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap();
+    roll_back(&engine, &plan);
     assert_eq!(sb.snapshot(), before);
 }

@@ -7,7 +7,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use switchyard::{FileLock, LinkRequest, Plan, Policy, SafePath, Switchyard};
+use switchyard::{
+    ApplyMode, ApplyReport, FileLock, LinkRequest, MemorySink, Plan, Policy, RollbackOptions,
+    RollbackReport, SafePath, Switchyard,
+};
 
 /// Where every test keeps its tree: removed at the start of the next run of the same test, not
 /// at the end, so a failure can be inspected.
@@ -200,6 +203,20 @@ fn clear_immutable(dir: &Path) {
             let _ = rustix::fs::ioctl_setflags(&file, flags);
         }
     }
+}
+
+/// Commits `plan`, which must succeed.
+pub fn commit(engine: &Switchyard, plan: &Plan) -> ApplyReport {
+    engine
+        .apply(plan, ApplyMode::Commit, &mut MemorySink::default())
+        .unwrap_or_else(|e| panic!("apply: {e}"))
+}
+
+/// Rolls `plan` back, which must succeed.
+pub fn roll_back(engine: &Switchyard, plan: &Plan) -> RollbackReport {
+    engine
+        .rollback(plan, RollbackOptions::default(), &mut MemorySink::default())
+        .unwrap_or_else(|e| panic!("rollback: {e}"))
 }
 
 /// An engine with no lock, rescue or health check required.
