@@ -8,6 +8,25 @@ use crate::fs_kind::FsKind;
 use crate::matrix::Partition;
 use crate::workdir::DEFAULT_WORK_DIR;
 
+const AFTER_HELP: &str = "\
+Examples:
+  fsmatrix run                             every scenario on ext4, btrfs, xfs, tmpfs, overlay
+  fsmatrix run --fs xfs swap drift         scenarios whose name contains swap or drift, on xfs
+  fsmatrix run --partition 2/3 --junit j.xml   one of three CI shards
+  fsmatrix run --runner docker             the same matrix inside a container
+  fsmatrix golden update swap-file         re-record a golden transcript on purpose
+
+Exit codes:
+  0    every trial in scope passed
+  1    a trial failed (a step, a crash check, a golden difference, a timeout, a crashed child)
+  2    a scenario file is invalid; no trial was started
+  3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine)
+  4    the harness itself failed
+  64   bad usage, or a refused command (golden update under CI)
+  130  interrupted; everything was released first
+
+Scenario format: docs/scenario-format.md. Golden files: docs/golden.md.";
+
 /// fsmatrix certifies the switchyard swap engine on real filesystems.
 ///
 /// It formats loop-mounted ext4, btrfs and xfs images (plus tmpfs and overlayfs), runs the YAML
@@ -15,7 +34,7 @@ use crate::workdir::DEFAULT_WORK_DIR;
 /// transcript with the golden files. Any failure, any golden difference fails the run; nothing
 /// is ever skipped.
 #[derive(Debug, Parser)]
-#[command(name = "fsmatrix", version, max_term_width = 100)]
+#[command(name = "fsmatrix", version, max_term_width = 100, after_long_help = AFTER_HELP)]
 pub struct Cli {
     /// Where runs keep their images, mounts and rejected transcripts.
     #[arg(long, global = true, env = "FSMATRIX_WORK_DIR", default_value = DEFAULT_WORK_DIR)]
@@ -105,6 +124,7 @@ pub struct RunArgs {
     pub select: SelectArgs,
     #[command(flatten)]
     pub exec: ExecArgs,
+    /// Where the trials run.
     #[arg(long, value_enum, default_value_t = Runner::Host)]
     pub runner: Runner,
     /// Also write a JUnit XML report here.
