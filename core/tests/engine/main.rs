@@ -8,6 +8,8 @@ mod governance;
 mod partial_failure;
 mod paths;
 mod prune;
+mod restore;
 mod roundtrip;
+mod sinks;
 mod store;
 mod support;
