@@ -57,7 +57,8 @@ pub enum Command {
     Golden(GoldenCommand),
     /// Say what this machine can and cannot do, and how to fix it.
     Doctor,
-    /// Reclaim what killed runs left: mounts, loop devices, directories, containers.
+    /// Reclaim what killed runs left: mounts, loop devices, processes, run directories,
+    /// containers and old runner images.
     Clean,
     /// Build the runner image, or bootstrap its base where no registry is reachable.
     #[command(subcommand)]
