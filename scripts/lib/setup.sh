@@ -9,6 +9,13 @@ ensure_root() {
   [ "$(id -u)" -eq 0 ] || die "run this as root (sudo $0): the matrix loop-mounts filesystems"
 }
 
+# cargo, from PATH or rustup's usual place (a login shell is not guaranteed under sudo or CI).
+ensure_cargo() {
+  command -v cargo >/dev/null && return 0
+  [ -x "${HOME:-/root}/.cargo/bin/cargo" ] && export PATH="${HOME:-/root}/.cargo/bin:$PATH" && return 0
+  die "cargo not found: install a Rust toolchain (https://rustup.rs) or put cargo on PATH"
+}
+
 # ensure_packages PKG...: installs the Debian packages that are not installed yet.
 ensure_packages() {
   local missing=()
@@ -31,6 +38,8 @@ ensure_packages() {
 # toolset the engine tests use, and what the Docker runner needs.
 HOST_PACKAGES=(e2fsprogs btrfs-progs xfsprogs util-linux busybox)
 DOCKER_PACKAGES=(docker.io debootstrap)
+# What scripts/check-feature-gate reads build artifacts with.
+CHECK_PACKAGES=(binutils python3)
 
 docker_answers() {
   docker info >/dev/null 2>&1
