@@ -15,6 +15,9 @@
 //! - [`Policy`] decides the safeguards: lock ([`FileLock`]), rescue toolset, health checks
 //!   ([`SmokeRunner`]) with automatic rollback, and backups in a store on another filesystem.
 //! - Facts go to a [`FactSink`]; [`Fact::canonical`] is the redacted form.
+//! - With the `crash-points` feature (for test harnesses only), the engine names the points
+//!   between its durable steps and lets an observer stop there; without it, that code does not
+//!   exist (`scripts/check-feature-gate` shows it).
 //!
 //! Error ids and exit codes are listed in one table, in [`error`].
 //!
