@@ -61,37 +61,69 @@ impl Names {
     }
 }
 
-/// The generation a file name belongs to, if it is one of `target_name`'s sidecars.
-pub(crate) fn sidecar_generation(file_name: &OsStr, target_name: &OsStr) -> Option<u32> {
-    let name = file_name.as_bytes();
-    let rest = name.strip_prefix(b".")?;
-    let rest = rest.strip_prefix(target_name.as_bytes())?;
-    let rest = rest.strip_prefix(MARK.as_bytes())?;
-    let digits = rest.strip_suffix(b".json")?;
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || digits[0] == b'0' {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+/// What one of the engine's own files is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EngineFile {
+    Sidecar,
+    SidecarTemp,
+    Backup,
+    BackupTemp,
+    /// The new link before the exchange, the prior object after it, or a displaced link.
+    Temp,
 }
 
-/// Every generation of `target_name` among `names`, oldest first.
+/// One of the engine's file names, read back: whose it is, which generation, what it is. The
+/// one place that knows the naming scheme; callers that must tell the engine's files from the
+/// tree's (transcripts, crash checks) use this rather than matching names themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineName<'a> {
+    /// The file name of the target it belongs to.
+    pub target: &'a OsStr,
+    pub generation: u32,
+    pub file: EngineFile,
+}
+
+impl<'a> EngineName<'a> {
+    /// `None` for a name that is not one of the engine's.
+    pub fn parse(file_name: &'a OsStr) -> Option<EngineName<'a>> {
+        const SUFFIXES: [(&str, EngineFile); 5] = [
+            (".json.tmp", EngineFile::SidecarTemp),
+            (".bak.tmp", EngineFile::BackupTemp),
+            (".json", EngineFile::Sidecar),
+            (".bak", EngineFile::Backup),
+            (".tmp", EngineFile::Temp),
+        ];
+        let name = file_name.as_bytes().strip_prefix(b".")?;
+        let (stem, file) = SUFFIXES
+            .iter()
+            .find_map(|(suffix, file)| Some((name.strip_suffix(suffix.as_bytes())?, *file)))?;
+        let dot = stem.iter().rposition(|&b| b == b'.')?;
+        let (head, digits) = (&stem[..dot], &stem[dot + 1..]);
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) || digits[0] == b'0' {
+            return None;
+        }
+        let target = head.strip_suffix(MARK.trim_end_matches('.').as_bytes())?;
+        if target.is_empty() {
+            return None;
+        }
+        Some(EngineName {
+            target: OsStr::from_bytes(target),
+            generation: std::str::from_utf8(digits).ok()?.parse().ok()?,
+            file,
+        })
+    }
+}
+
+/// Every generation of `target_name` with a sidecar among `names`, oldest first.
 pub(crate) fn generations(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
     let mut found: Vec<u32> = names
         .iter()
-        .filter_map(|n| sidecar_generation(n, target_name))
+        .filter_map(|n| EngineName::parse(n))
+        .filter(|n| n.file == EngineFile::Sidecar && n.target == target_name)
+        .map(|n| n.generation)
         .collect();
     found.sort_unstable();
     found
-}
-
-/// Whether a name is one of the engine's own (sidecar, backup or temporary), for any target.
-pub fn is_engine_name(file_name: &OsStr) -> bool {
-    let name = file_name.as_bytes();
-    name.starts_with(b".")
-        && name.windows(MARK.len()).any(|w| w == MARK.as_bytes())
-        && [".json", ".bak", ".tmp"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix.as_bytes()))
 }
 
 /// What one swap did, written durably before the swap.
@@ -157,30 +189,30 @@ mod tests {
         assert_eq!(names.sidecar, ".ls.switchyard.3.json");
         assert_eq!(names.backup, ".ls.switchyard.3.bak");
         assert_eq!(names.temp, ".ls.switchyard.3.tmp");
-        assert_eq!(
-            sidecar_generation(&names.sidecar, OsStr::new("ls")),
-            Some(3)
-        );
-        assert_eq!(
-            sidecar_generation(&names.sidecar_tmp, OsStr::new("ls")),
-            None
-        );
-        assert_eq!(sidecar_generation(&names.sidecar, OsStr::new("l")), None);
-        assert_eq!(
-            sidecar_generation(OsStr::new(".a.b.switchyard.12.json"), OsStr::new("a.b")),
-            Some(12)
-        );
-        for n in [
-            &names.sidecar,
-            &names.sidecar_tmp,
-            &names.backup,
-            &names.backup_tmp,
-            &names.temp,
+        for (name, file) in [
+            (&names.sidecar, EngineFile::Sidecar),
+            (&names.sidecar_tmp, EngineFile::SidecarTemp),
+            (&names.backup, EngineFile::Backup),
+            (&names.backup_tmp, EngineFile::BackupTemp),
+            (&names.temp, EngineFile::Temp),
         ] {
-            assert!(is_engine_name(n), "{n:?}");
+            let parsed = EngineName::parse(name).unwrap_or_else(|| panic!("{name:?}"));
+            assert_eq!(
+                (parsed.target, parsed.generation, parsed.file),
+                (OsStr::new("ls"), 3, file)
+            );
         }
-        assert!(!is_engine_name(OsStr::new("ls")));
-        assert!(!is_engine_name(OsStr::new(".ls.switchyard.txt")));
+        let dotted = EngineName::parse(OsStr::new(".a.b.switchyard.12.json")).unwrap();
+        assert_eq!((dotted.target, dotted.generation), (OsStr::new("a.b"), 12));
+        for not_ours in [
+            "ls",
+            ".ls.switchyard.txt",
+            ".ls.switchyard.01.json",
+            "..switchyard.1.bak",
+            ".ls.1.json",
+        ] {
+            assert_eq!(EngineName::parse(OsStr::new(not_ours)), None, "{not_ours}");
+        }
     }
 
     #[test]
@@ -189,6 +221,7 @@ mod tests {
             ".ls.switchyard.10.json",
             ".ls.switchyard.9.json",
             ".ls.switchyard.9.bak",
+            ".l.switchyard.11.json",
             "ls",
         ]
         .into_iter()

@@ -78,7 +78,7 @@ mod sys;
 mod tree;
 
 pub use apply::{ActionReport, ApplyReport};
-pub use backup::is_engine_name;
+pub use backup::{EngineFile, EngineName};
 pub use engine::{ApplyMode, Switchyard};
 pub use error::{Error, ErrorId};
 pub use facts::{

@@ -128,7 +128,7 @@ fn not_run(id: &TrialId) -> Executed {
 pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Executed {
     let started = Instant::now();
     let dir = config.run_dir.trial_dir(id);
-    let (mut transcript, mut failure) = match run_child(id, &dir, config, cancel) {
+    let (transcript, mut failure) = match run_child(id, &dir, config, cancel) {
         Ok(report) => (Some(report.transcript), report.failure),
         Err(failure) => (None, Some(failure)),
     };
@@ -158,9 +158,6 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
         && let Some(text) = &transcript
     {
         keep_bad(config.run_dir.bad_transcript(id), text);
-    }
-    if !config.verify_golden && failure.is_some() {
-        transcript = None;
     }
     Executed {
         result: TrialResult {

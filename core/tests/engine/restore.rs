@@ -7,7 +7,7 @@ use switchyard::{
     RollbackOptions, Stage,
 };
 
-use crate::support::{Sandbox, commit, permissive, set_immutable};
+use crate::support::{Sandbox, commit, permissive, set_immutable, without_sidecars};
 
 fn linked(name: &str) -> (Sandbox, Plan) {
     let sb = Sandbox::new(name);
@@ -43,8 +43,8 @@ fn a_restore_that_a_later_failure_undoes_gets_its_link_back() {
     set_immutable(&sb.path("usr/bin/zz"), false);
     assert_eq!(err.id(), ErrorId::AtomicSwap, "{err}");
     // The link is made anew (a symlink is its destination; its inode number is not kept).
-    let links_by_destination = |mut snap: crate::support::Snapshot| {
-        snap.retain(|p, _| !(p.contains(".switchyard.") && p.ends_with(".json")));
+    let links_by_destination = |snap| {
+        let mut snap = without_sidecars(snap);
         for entry in snap.values_mut().filter(|e| e.kind == "symlink") {
             entry.ino = 0;
         }
@@ -105,36 +105,27 @@ fn a_restore_with_no_backup_is_refused_with_e_backup_missing() {
     assert_eq!(sb.snapshot(), before);
 }
 
+/// Rollback of `plan` fails with `E_BACKUP_MISSING`, names `file`, and changes nothing.
+fn assert_rollback_refused(sb: &Sandbox, plan: &Plan, file: &str) {
+    let before = sb.snapshot();
+    let err = permissive()
+        .rollback(plan, RollbackOptions::default(), &mut MemorySink::default())
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
+    assert!(err.to_string().contains(file), "{err}");
+    assert_eq!(sb.snapshot(), before, "a failed rollback changed the tree");
+}
+
 #[test]
 fn a_deleted_backup_makes_rollback_fail_and_leaves_the_link() {
     let (sb, plan) = linked("backup-deleted");
     fs::remove_file(sb.path("usr/bin/.ls.switchyard.1.bak")).unwrap();
-    let before = sb.snapshot();
-    let err = permissive()
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap_err();
-    assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
-    assert!(err.to_string().contains(".ls.switchyard.1.bak"), "{err}");
-    assert_eq!(sb.snapshot(), before, "a failed rollback changed the tree");
+    assert_rollback_refused(&sb, &plan, ".ls.switchyard.1.bak");
 }
 
 #[test]
 fn a_damaged_sidecar_makes_rollback_fail_and_names_it() {
     let (sb, plan) = linked("sidecar-damaged");
     fs::write(sb.path("usr/bin/.ls.switchyard.1.json"), "{ not json").unwrap();
-    let before = sb.snapshot();
-    let err = permissive()
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .unwrap_err();
-    assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
-    assert!(err.to_string().contains(".ls.switchyard.1.json"), "{err}");
-    assert_eq!(sb.snapshot(), before);
+    assert_rollback_refused(&sb, &plan, ".ls.switchyard.1.json");
 }

@@ -6,7 +6,9 @@ use std::os::unix::fs::{MetadataExt, chown};
 
 use switchyard::{ApplyMode, Decision, Kind, MemorySink, Reason, RollbackOptions, Stage};
 
-use crate::support::{Sandbox, commit, permissive, roll_back, set_xattr, user_xattrs};
+use crate::support::{
+    Sandbox, commit, permissive, roll_back, set_xattr, user_xattrs, without_sidecars,
+};
 
 #[test]
 fn file_comes_back_as_the_same_inode_with_mode_owner_and_xattrs() {
@@ -153,9 +155,5 @@ fn applying_twice_is_a_noop_that_rollback_does_not_undo() {
     ]);
     commit(&engine, &same);
     roll_back(&engine, &same);
-    assert_eq!(sb.snapshot_without_sidecars(), {
-        let mut s = linked.clone();
-        s.retain(|p, _| !(p.contains(".switchyard.") && p.ends_with(".json")));
-        s
-    });
+    assert_eq!(sb.snapshot_without_sidecars(), without_sidecars(linked));
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use switchyard::{
-    ApplyMode, ApplyReport, FileLock, LinkRequest, MemorySink, Plan, Policy, RollbackOptions,
-    RollbackReport, SafePath, Switchyard,
+    ApplyMode, ApplyReport, EngineFile, EngineName, FileLock, LinkRequest, MemorySink, Plan,
+    Policy, RollbackOptions, RollbackReport, SafePath, Switchyard,
 };
 
 /// Where every test keeps its tree: removed at the start of the next run of the same test, not
@@ -84,10 +84,17 @@ impl Sandbox {
     /// The snapshot without the engine's sidecars, which rollback keeps on purpose. Backups and
     /// temporaries stay in: after a rollback none may remain.
     pub fn snapshot_without_sidecars(&self) -> Snapshot {
-        let mut snap = self.snapshot();
-        snap.retain(|path, _| !(path.contains(".switchyard.") && path.ends_with(".json")));
-        snap
+        without_sidecars(self.snapshot())
     }
+}
+
+/// A snapshot without the engine's sidecars.
+pub fn without_sidecars(mut snap: Snapshot) -> Snapshot {
+    snap.retain(|path, _| {
+        let name = Path::new(path).file_name().unwrap_or_default();
+        EngineName::parse(name).is_none_or(|n| n.file != EngineFile::Sidecar)
+    });
+    snap
 }
 
 /// One entry of a snapshot.

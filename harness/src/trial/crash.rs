@@ -3,6 +3,7 @@
 //! (`power_cut`). Then the harness checks what survived and that rollback recovers exactly.
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard::crash::{CrashPoint, set_observer};
-use switchyard::{ApplyMode, MemorySink, Plan, RollbackOptions};
+use switchyard::{ApplyMode, EngineFile, EngineName, MemorySink, Plan, RollbackOptions};
 
 use super::engine::{Layout, apply_plan, engine};
 use crate::fixture::Filesystem;
@@ -245,7 +246,7 @@ pub(crate) fn run(
     let debris = recovered.as_ref().ok().and_then(|now| {
         let left: Vec<&String> = now
             .keys()
-            .filter(|p| is_engine_name_of(p, &targets) && !p.ends_with(".json"))
+            .filter(|p| engine_name_of(p, &targets).is_some_and(|f| f != EngineFile::Sidecar))
             .collect();
         (!left.is_empty()).then(|| format!("left behind: {left:?}"))
     });
@@ -276,14 +277,14 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-fn is_engine_name(path: &str) -> bool {
-    switchyard::is_engine_name(std::ffi::OsStr::new(file_name(path)))
+fn engine_name(path: &str) -> Option<EngineName<'_>> {
+    EngineName::parse(OsStr::new(file_name(path)))
 }
 
 /// Sidecars are kept on purpose; every other engine name is debris.
 pub(crate) fn without_sidecars(snap: &Snapshot) -> Snapshot {
     snap.iter()
-        .filter(|(p, _)| !(is_engine_name(p) && p.ends_with(".json")))
+        .filter(|(p, _)| engine_name(p).is_none_or(|n| n.file != EngineFile::Sidecar))
         .map(|(p, e)| (p.clone(), e.clone()))
         .collect()
 }
@@ -312,19 +313,18 @@ fn targets_problem(
     (!problems.is_empty()).then(|| problems.join(", "))
 }
 
-/// Whether `path` is one of the engine's names (sidecar, backup, temporary) for one of `targets`.
-fn is_engine_name_of(path: &str, targets: &[String]) -> bool {
-    is_engine_name(path)
-        && targets
-            .iter()
-            .any(|t| file_name(path).starts_with(&format!(".{}.switchyard.", file_name(t))))
+/// What kind of engine file `path` is, if it is one of the engine's files for one of `targets`.
+fn engine_name_of(path: &str, targets: &[String]) -> Option<EngineFile> {
+    engine_name(path)
+        .filter(|n| targets.iter().any(|t| n.target == OsStr::new(file_name(t))))
+        .map(|n| n.file)
 }
 
 /// Entries that belong to neither the crash step's targets nor their engine names must be
 /// exactly as before the crash.
 fn survivors_problem(targets: &[String], before: &Snapshot, after: &Snapshot) -> Option<String> {
     let touched =
-        |path: &str| targets.iter().any(|t| t == path) || is_engine_name_of(path, targets);
+        |path: &str| targets.iter().any(|t| t == path) || engine_name_of(path, targets).is_some();
     let changed: Vec<&String> = before
         .iter()
         .filter(|(p, _)| !touched(p))
