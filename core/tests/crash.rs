@@ -3,12 +3,6 @@
 //! The child is this test binary again, in its child role: it installs a crash observer that
 //! marks the point and then blocks, and the parent kills it with SIGKILL there.
 
-#[cfg(not(feature = "crash-points"))]
-compile_error!(
-    "the crash tests need the engine's `crash-points` feature: run `cargo test --workspace`, \
-     or `cargo test -p switchyard --features crash-points`"
-);
-
 #[path = "engine/support.rs"]
 #[allow(dead_code)]
 mod support;
