@@ -22,8 +22,8 @@ Exit codes:
   0    every trial in scope passed
   1    a trial failed (a step, a crash check, a golden difference, a timeout, a crashed child)
   2    a scenario file is invalid (or, for check and trace, the requirements
-       traceability is: an unknown id, an unproven requirement, a stale table);
-       no trial was started
+       traceability is broken: an unknown id, an unproven requirement, a stale
+       table); no trial was started
   3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine)
   4    the harness itself failed
   64   bad usage, or a refused command (golden update under CI)
@@ -57,8 +57,11 @@ pub enum Command {
     List(SelectArgs),
     /// Validate every scenario file and the requirement ids it names (no root needed).
     Check(CheckArgs),
-    /// Print the guarantees table: each requirement and the scenarios and tests that prove it;
-    /// fail when a requirement that is implemented has no proof, or a proof names an unknown id.
+    /// Print the guarantees table: requirement -> scenarios, tests, filesystems (no root needed).
+    ///
+    /// Fails when an implemented requirement has no proof, a requirement that is not implemented
+    /// has one, a scenario does not say what it proves, or a scenario or test names an unknown
+    /// requirement id.
     Trace(TraceArgs),
     /// Write golden transcripts on purpose.
     #[command(subcommand)]
