@@ -122,6 +122,10 @@ pub struct TraceArgs {
     /// Write the table to FILE instead of printing it.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// Show the filesystems each requirement's scenarios ran on in a run, and how many of their
+    /// trials passed, from that run's report (`fsmatrix run --json FILE`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["check", "write"])]
+    pub results: Option<PathBuf>,
 }
 
 /// Which trials to take.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use super::args::TraceArgs;
 use crate::error::HarnessError;
+use crate::report::json::JsonReport;
 use crate::scenario;
 use crate::trace::{self, Requirements};
 
@@ -13,10 +14,16 @@ pub(super) fn trace(args: &TraceArgs) -> Result<ExitCode, HarnessError> {
     let scenarios = scenario::load_dir(&args.scenarios)?;
     let tests = trace::scan(&args.sources)?;
     let traced = trace::check(&requirements, &scenarios, &tests, &args.sources)?;
-    let table = trace::table::render(&traced);
     let io = |what, path: &Path| {
         let path = path.to_owned();
         move |source| HarnessError::Io { what, path, source }
+    };
+    let table = match &args.results {
+        Some(path) => {
+            let report = JsonReport::read(path).map_err(io("read the run report", path))?;
+            trace::table::render_with_results(&traced, &report.trials)
+        }
+        None => trace::table::render(&traced),
     };
     if let Some(path) = &args.check {
         let current =

@@ -219,7 +219,7 @@ fn fn_name(line: &str) -> Option<&str> {
         .filter(|(before, _)| {
             before
                 .split_whitespace()
-                .all(|w| matches!(w, "pub" | "async" | "unsafe" | "const"))
+                .all(|w| w.starts_with("pub") || matches!(w, "async" | "unsafe" | "const"))
         })?
         .1;
     let end = after.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;

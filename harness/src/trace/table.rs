@@ -5,10 +5,22 @@ use std::fmt::Write;
 use super::check::{Row, Trace};
 use super::requirements::Status;
 use crate::fs_kind::FsKind;
+use crate::report::TrialResult;
 use crate::scenario::Scenario;
 
-/// The whole page. Deterministic: the same inputs give the same bytes.
+/// The whole page, with each requirement's filesystems as its scenarios declare them.
+/// Deterministic: the same inputs give the same bytes. This is `docs/guarantees.md`.
 pub fn render(trace: &Trace<'_>) -> String {
+    page(trace, None)
+}
+
+/// The page with the filesystems each requirement's scenarios actually ran on in one run (the
+/// trials of a JSON report of `fsmatrix run`), and how many of those trials passed.
+pub fn render_with_results(trace: &Trace<'_>, results: &[TrialResult]) -> String {
+    page(trace, Some(results))
+}
+
+fn page(trace: &Trace<'_>, results: Option<&[TrialResult]>) -> String {
     let count = |status: Status| {
         trace
             .rows
@@ -43,12 +55,16 @@ pub fn render(trace: &Trace<'_>) -> String {
         count(Status::Unproven),
         count(Status::Planned),
     );
-    page.push_str(
-        "| Requirement | Status | Guarantee | Scenarios | Tests | Filesystems |\n\
-         |---|---|---|---|---|---|\n",
+    let _ = writeln!(
+        page,
+        "| Requirement | Status | Guarantee | Scenarios | Tests | {} |\n|---|---|---|---|---|---|",
+        match results {
+            None => "Filesystems",
+            Some(_) => "Ran on (trials passed/run)",
+        }
     );
     for row in &trace.rows {
-        page.push_str(&line(row));
+        page.push_str(&line(row, results));
     }
     if !trace.proving_nothing.is_empty() {
         let names: Vec<String> = trace
@@ -65,7 +81,7 @@ pub fn render(trace: &Trace<'_>) -> String {
     page
 }
 
-fn line(row: &Row<'_>) -> String {
+fn line(row: &Row<'_>, results: Option<&[TrialResult]>) -> String {
     let r = row.requirement;
     let status = match r.issue {
         Some(issue) => format!("{} (issue {issue})", r.status.as_str()),
@@ -78,17 +94,12 @@ fn line(row: &Row<'_>) -> String {
         .iter()
         .map(|t| format!("[`{}`](../{})", t.test, t.file.display()))
         .collect();
-    let mut filesystems: Vec<&str> = FsKind::ALL
-        .into_iter()
-        .filter(|kind| {
-            row.scenarios
-                .iter()
-                .any(|s| s.filesystems_in(&FsKind::ALL).contains(kind))
-        })
-        .map(FsKind::as_str)
-        .collect();
+    let mut filesystems = match results {
+        None => declared(row),
+        Some(results) => ran(row, results),
+    };
     if !row.tests.is_empty() {
-        filesystems.push("build machine");
+        filesystems.push("build machine".to_owned());
     }
     format!(
         "| **{}** {} | {status} | {} | {} | {} | {} |\n",
@@ -99,6 +110,41 @@ fn line(row: &Row<'_>) -> String {
         or(tests.join(", "), none),
         or(filesystems.join(", "), none),
     )
+}
+
+/// The filesystems the row's scenarios declare they run on.
+fn declared(row: &Row<'_>) -> Vec<String> {
+    FsKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            row.scenarios
+                .iter()
+                .any(|s| s.filesystems_in(&FsKind::ALL).contains(kind))
+        })
+        .map(|kind| kind.as_str().to_owned())
+        .collect()
+}
+
+/// The filesystems the row's scenarios ran on in `results`, each with its trials passed/run;
+/// `not run` when scenarios prove the row but none of their trials is in the results.
+fn ran(row: &Row<'_>, results: &[TrialResult]) -> Vec<String> {
+    let mut cells: Vec<String> = FsKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let trials: Vec<&TrialResult> = results
+                .iter()
+                .filter(|t| {
+                    t.id.fs == kind && row.scenarios.iter().any(|s| s.name == t.id.scenario)
+                })
+                .collect();
+            let passed = trials.iter().filter(|t| t.passed()).count();
+            (!trials.is_empty()).then(|| format!("{kind} {passed}/{}", trials.len()))
+        })
+        .collect();
+    if cells.is_empty() && !row.scenarios.is_empty() {
+        cells.push("not run".to_owned());
+    }
+    cells
 }
 
 fn scenario_link(s: &Scenario) -> String {

@@ -54,6 +54,10 @@ fn a_proves_line_names_the_test_below_it_with_each_id_located() {
         .map(|r| (r.id.as_str(), r.position))
         .collect();
     assert_eq!(ids, [("REQ-R2", at(3, 17)), ("REQ-C8", at(3, 25))]);
+
+    let visible = "/// Proves: REQ-R2\n#[tokio::test]\npub(crate) async fn visible() {}\n";
+    let proofs = annotations(Path::new("core/x.rs"), visible).unwrap();
+    assert_eq!(proofs[0].test, "visible");
 }
 
 #[test]
@@ -224,4 +228,42 @@ fn the_table_lists_each_requirement_with_its_proofs() {
         table::render(&trace),
         "the table is not deterministic"
     );
+}
+
+#[test]
+fn with_a_run_s_results_the_table_shows_where_each_requirement_s_scenarios_ran() {
+    use crate::fs_kind::FsKind;
+    use crate::matrix::TrialId;
+    use crate::report::{Failure, FailureKind, Outcome, TrialResult};
+
+    let reqs = requirements();
+    let scenarios = [
+        scenario("a", Some(&["REQ-R2"])),
+        scenario("b", Some(&["REQ-R2"])),
+    ];
+    let trial = |scenario: &str, fs: FsKind, passed: bool| TrialResult {
+        id: TrialId {
+            scenario: scenario.to_owned(),
+            fs,
+        },
+        outcome: if passed {
+            Outcome::Passed
+        } else {
+            Outcome::Failed(Failure::new(FailureKind::Expectation, "differs"))
+        },
+        duration: std::time::Duration::ZERO,
+    };
+    let results = [
+        trial("a", FsKind::Xfs, true),
+        trial("b", FsKind::Xfs, false),
+        trial("a", FsKind::Ext4, true),
+        trial("unrelated", FsKind::Btrfs, true),
+    ];
+    let trace = check(&reqs, &scenarios, &[], Path::new(".")).unwrap();
+    let page = table::render_with_results(&trace, &results);
+    assert!(page.contains("| Ran on (trials passed/run) |"), "{page}");
+    assert!(page.contains(" | — | ext4 1/1, xfs 1/2 |\n"), "{page}");
+
+    let page = table::render_with_results(&trace, &results[3..]);
+    assert!(page.contains(" | — | not run |\n"), "{page}");
 }
