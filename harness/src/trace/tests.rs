@@ -1,6 +1,7 @@
 //! The rules of the traceability check, on small inputs written here.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::annotations::annotations;
 use super::*;
@@ -18,14 +19,19 @@ fn requirements() -> Requirements {
 
 fn scenario(name: &str, proves: Option<&[&str]>) -> Scenario {
     let text = "description: d\npolicy: permissive\nsteps:\n  - rollback: {}\n";
+    // Tests run in parallel and several load a scenario of the same name: one file each.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
-        "switchyard-harness-trace-tests-{}",
-        std::process::id()
+        "switchyard-harness-trace-tests-{}/{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{name}.yaml"));
     std::fs::write(&file, text).unwrap();
     let mut scenario = crate::scenario::load_file(&file).unwrap();
+    // Only the loaded value is used; the file is not needed to inspect a failure.
+    std::fs::remove_dir_all(&dir).unwrap();
     scenario.file = PathBuf::from(format!("scenarios/{name}.yaml"));
     scenario.proves = proves.map(|ids| {
         ids.iter()
