@@ -4,6 +4,7 @@
 //! unknown id fails `fsmatrix check` at its place in the scenario file.
 
 use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -95,10 +96,16 @@ fn taking_away_the_proofs_of_any_implemented_requirement_fails_the_check() {
     }
 }
 
-/// A fresh directory for one test, removed at the start of its next run.
+/// A fresh directory for one test, removed at the start of its next run (not at the end of this
+/// one, so a failure can be inspected). One tree per checkout.
 fn scratch(name: &str) -> PathBuf {
+    let mut checkout = DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut checkout);
     let dir = std::env::temp_dir()
-        .join(format!("switchyard-traceability-{}", std::process::id()))
+        .join(format!(
+            "switchyard-traceability-{:016x}",
+            checkout.finish()
+        ))
         .join(name);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
