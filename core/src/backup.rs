@@ -183,6 +183,7 @@ impl Sidecar {
 mod tests {
     use super::*;
 
+    /// Proves: REQ-C3
     #[test]
     fn names_are_deterministic_and_parse_back() {
         let names = Names::new(OsStr::new("ls"), 3);

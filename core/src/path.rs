@@ -96,6 +96,7 @@ impl fmt::Debug for SafePath {
 mod tests {
     use super::*;
 
+    /// Proves: REQ-C1
     #[test]
     fn rejects_escapes_and_empty_paths() {
         for bad in [

@@ -211,6 +211,7 @@ mod tests {
         })
     }
 
+    /// Proves: REQ-C3
     #[test]
     fn order_and_ids_depend_on_content_only() {
         let a = Plan::new([

@@ -314,6 +314,7 @@ mod tests {
 
     /// Where `RENAME_EXCHANGE` fails with `EINVAL`, the swap hard-links the backup first and
     /// renames over the target; the rollback renames the backup back. Same inodes throughout.
+    /// Proves: REQ-R2
     #[test]
     fn without_rename_exchange_the_fallback_keeps_the_inode() {
         let dir = Path::new("/tmp/switchyard-unit-tests/exchange-fallback");

@@ -208,6 +208,7 @@ pub(crate) fn relative_destination(link_dir: &Path, source: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// Proves: REQ-E6
     #[test]
     fn relative_destinations_climb_to_the_shared_ancestor() {
         let cases = [

@@ -53,6 +53,7 @@ fn child(dir: std::path::PathBuf) {
     roll_back(&engine, &plan);
 }
 
+/// Proves: REQ-E4
 #[test]
 fn kill_at_every_crash_point() {
     if let Some(dir) = child_role() {

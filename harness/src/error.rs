@@ -4,7 +4,7 @@
 //! |------|--------------------------------------------------------------------------|
 //! | 0    | every trial in scope passed                                              |
 //! | 1    | at least one trial failed (a step, a crash check, a golden difference, a timeout, a crashed child) |
-//! | 2    | a scenario file is invalid; no trial was started                         |
+//! | 2    | a scenario file is invalid; no trial was started (also: the requirements traceability is broken, or the guarantees table is not current) |
 //! | 3    | the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine) |
 //! | 4    | the harness itself failed (its own files, a fixture it could not release) |
 //! | 64   | the command line is wrong, or the command is refused here (golden update under CI) |
@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use crate::docker::DockerError;
 use crate::fixture::FixtureError;
 use crate::scenario::ScenarioErrors;
+use crate::trace::TraceErrors;
 
 pub mod exit {
     pub const PASSED: u8 = 0;
@@ -33,6 +34,15 @@ pub mod exit {
 pub enum HarnessError {
     #[error("{0}")]
     Scenarios(#[from] ScenarioErrors),
+
+    #[error("{0}")]
+    Trace(#[from] TraceErrors),
+
+    #[error(
+        "{} is not the current guarantees table: run `fsmatrix trace --write {}` and commit it",
+        .0.display(), .0.display()
+    )]
+    StaleGuarantees(PathBuf),
 
     #[error("{0}")]
     Docker(#[from] DockerError),
@@ -61,7 +71,9 @@ pub enum HarnessError {
 impl HarnessError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            HarnessError::Scenarios(_) => exit::BAD_SCENARIOS,
+            HarnessError::Scenarios(_)
+            | HarnessError::Trace(_)
+            | HarnessError::StaleGuarantees(_) => exit::BAD_SCENARIOS,
             HarnessError::Docker(e) if e.is_unreachable() => exit::PREREQUISITE,
             HarnessError::Docker(_) => exit::HARNESS,
             HarnessError::Fixture(e) if e.is_prerequisite() => exit::PREREQUISITE,

@@ -85,6 +85,7 @@ pub fn write(dir: &Path, scenario: &str, transcript: &str) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Proves: REQ-CI3
     #[test]
     fn equal_bytes_match_and_one_changed_byte_does_not() {
         let golden = "{\"a\":1}\n{\"b\":2}\n";

@@ -3,6 +3,9 @@
 //! Data flows one way: [`scenario::load_dir`] → [`matrix::expand`] → [`runner::run`] (each
 //! trial a child process running [`trial::run_trial`] through the engine) → [`transcript`] →
 //! [`golden::compare`] → [`report`] → exit code ([`error`]).
+//!
+//! Beside the flow, [`trace`] joins the requirements file with the scenarios' `proves:` lists and
+//! the tests' `/// Proves:` lines into the guarantees table (`docs/guarantees.md`).
 
 pub mod cli;
 pub mod docker;
@@ -15,6 +18,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod signal;
+pub mod trace;
 pub mod transcript;
 pub mod trial;
 pub mod workdir;

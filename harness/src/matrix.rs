@@ -128,6 +128,7 @@ mod tests {
             .collect()
     }
 
+    /// Proves: REQ-M3
     #[test]
     fn partitions_cover_every_trial_exactly_once() {
         let all = ids(23);

@@ -169,6 +169,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
+    /// Proves: REQ-C4
     #[test]
     fn snapshot_records_kinds_modes_links_and_hashes_without_volatile_fields() {
         let dir = Path::new("/tmp/fsmatrix-unit-tests/transcript-snapshot");

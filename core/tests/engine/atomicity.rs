@@ -9,6 +9,7 @@ use switchyard::{ApplyMode, MemorySink, RollbackOptions};
 
 use crate::support::{Sandbox, permissive};
 
+/// Proves: REQ-A2
 #[test]
 fn a_reader_never_sees_the_target_missing_during_1000_cycles() {
     let sb = Sandbox::new("atomicity");

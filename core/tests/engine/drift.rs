@@ -19,6 +19,7 @@ fn swapped(name: &str) -> (Sandbox, switchyard::Plan) {
     (sb, plan)
 }
 
+/// Proves: REQ-E1
 #[test]
 fn rollback_refuses_and_leaves_the_new_file_untouched() {
     let (sb, plan) = swapped("drift-refused");
@@ -42,6 +43,7 @@ fn rollback_refuses_and_leaves_the_new_file_untouched() {
     assert_eq!(summary.exit_code, Some(90));
 }
 
+/// Proves: REQ-E1
 #[test]
 fn forced_rollback_replaces_the_drifted_file() {
     let (sb, plan) = swapped("drift-forced");

@@ -21,11 +21,13 @@ const LINKS: [(&str, &str); 3] = [
     ("opt/uutils/new", "usr/sbin/new"),
 ];
 
+/// Proves: REQ-E2
 #[test]
 fn dry_run_is_the_default_mode() {
     assert_eq!(ApplyMode::default(), ApplyMode::DryRun);
 }
 
+/// Proves: REQ-E2
 #[test]
 fn dry_run_changes_nothing_and_its_facts_match_a_commit() {
     let sb = tree("dry-run");

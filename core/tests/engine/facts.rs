@@ -30,6 +30,7 @@ fn run(name: &str) -> (String, String) {
     (facts.canonical_jsonl(), raw)
 }
 
+/// Proves: REQ-C3, REQ-C4
 #[test]
 fn the_same_plan_in_two_fresh_trees_gives_identical_canonical_bytes() {
     let (first, first_raw) = run("facts-a");
@@ -46,6 +47,7 @@ fn the_same_plan_in_two_fresh_trees_gives_identical_canonical_bytes() {
     );
 }
 
+/// Proves: REQ-E12
 #[test]
 fn facts_name_every_stage_with_plan_and_action_ids() {
     let (canonical, _) = run("facts-stages");

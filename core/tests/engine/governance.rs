@@ -37,6 +37,7 @@ fn production(sb: &Sandbox) -> Switchyard {
         .with_smoke(CommandSmoke::default())
 }
 
+/// Proves: REQ-RC1
 #[test]
 fn production_commit_with_every_safeguard_succeeds() {
     let sb = production_tree("gov-ok");
@@ -79,6 +80,7 @@ fn assert_refused_before_any_change(
     assert_eq!(last.exit_code, Some(id.exit_code()));
 }
 
+/// Proves: REQ-L4, REQ-E12
 #[test]
 fn production_commit_without_a_lock_manager_fails_with_e_locking() {
     let sb = production_tree("gov-no-lock");
@@ -86,6 +88,7 @@ fn production_commit_without_a_lock_manager_fails_with_e_locking() {
     assert_refused_before_any_change(&sb, engine, &LINKS, ErrorId::Locking);
 }
 
+/// Proves: REQ-H3
 #[test]
 fn production_commit_without_a_smoke_runner_fails_with_e_smoke() {
     let sb = production_tree("gov-no-smoke");
@@ -93,6 +96,7 @@ fn production_commit_without_a_smoke_runner_fails_with_e_smoke() {
     assert_refused_before_any_change(&sb, engine, &LINKS, ErrorId::Smoke);
 }
 
+/// Proves: REQ-RC1
 #[test]
 fn production_commit_without_a_rescue_toolset_fails_with_e_rescue() {
     let sb = production_tree("gov-no-rescue");
@@ -100,6 +104,7 @@ fn production_commit_without_a_rescue_toolset_fails_with_e_rescue() {
     assert_refused_before_any_change(&sb, production(&sb), &LINKS, ErrorId::Rescue);
 }
 
+/// Proves: REQ-RC1
 #[test]
 fn a_rescue_toolset_that_the_plan_swaps_away_is_rejected() {
     let sb = production_tree("gov-rescue-target");
@@ -121,6 +126,7 @@ fn a_rescue_toolset_that_the_plan_swaps_away_is_rejected() {
     assert_refused_before_any_change(&sb, production(&sb), &links, ErrorId::Rescue);
 }
 
+/// Proves: REQ-E7
 #[test]
 fn a_world_writable_source_is_refused_with_e_ownership() {
     let sb = production_tree("gov-ownership");
@@ -128,6 +134,7 @@ fn a_world_writable_source_is_refused_with_e_ownership() {
     assert_refused_before_any_change(&sb, production(&sb), &LINKS, ErrorId::Ownership);
 }
 
+/// Proves: REQ-H3
 #[test]
 fn a_failing_health_check_rolls_everything_back() {
     let sb = production_tree("gov-smoke-fails");
@@ -178,6 +185,7 @@ impl SmokeRunner for SlowSmoke {
     }
 }
 
+/// Proves: REQ-L4, REQ-C5
 #[test]
 fn a_second_process_waits_for_the_lock_then_fails_with_e_locking() {
     if let Some(dir) = child_role() {

@@ -6,6 +6,7 @@ use switchyard::{ApplyMode, Decision, ErrorId, MemorySink, Reason, Stage};
 
 use crate::support::{Sandbox, permissive, set_immutable};
 
+/// Proves: REQ-E3
 #[test]
 fn a_failing_action_rolls_back_the_actions_before_it() {
     let sb = Sandbox::new("partial-failure");
@@ -73,6 +74,7 @@ fn a_failing_action_rolls_back_the_actions_before_it() {
     assert_eq!((last.stage, last.exit_code), (Stage::ApplyResult, Some(40)));
 }
 
+/// Proves: REQ-E3
 #[test]
 fn a_target_in_a_missing_directory_is_refused_before_any_change() {
     let sb = Sandbox::new("partial-missing-dir");

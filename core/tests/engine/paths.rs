@@ -13,6 +13,7 @@ use switchyard::{ApplyMode, ErrorId, LinkRequest, MemorySink, Plan, RollbackOpti
 
 use crate::support::{Sandbox, commit, permissive, roll_back};
 
+/// Proves: REQ-E6
 #[test]
 fn a_merged_usr_parent_gets_a_link_that_resolves_from_its_real_directory() {
     let sb = Sandbox::new("paths-merged-usr");
@@ -33,6 +34,7 @@ fn a_merged_usr_parent_gets_a_link_that_resolves_from_its_real_directory() {
     assert_eq!(fs::read(sb.path("usr/bin/ls")).unwrap(), b"GNU ls\n");
 }
 
+/// Proves: REQ-C2
 #[test]
 fn an_absolute_symlink_in_a_parent_resolves_inside_the_root() {
     let sb = Sandbox::new("paths-absolute-parent");
@@ -53,6 +55,7 @@ fn an_absolute_symlink_in_a_parent_resolves_inside_the_root() {
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
 }
 
+/// Proves: REQ-C2
 #[test]
 fn a_parent_swapped_for_a_symlink_mid_apply_never_leads_outside() {
     let sb = Sandbox::new("paths-race");

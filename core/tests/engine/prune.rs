@@ -4,6 +4,7 @@ use switchyard::{MemorySink, Reason, RollbackOptions, Stage};
 
 use crate::support::{Sandbox, commit, permissive, roll_back};
 
+/// Proves: REQ-E9
 #[test]
 fn prune_keeps_the_newest_generation() {
     let sb = Sandbox::new("prune");

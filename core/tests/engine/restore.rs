@@ -18,6 +18,7 @@ fn linked(name: &str) -> (Sandbox, Plan) {
     (sb, plan)
 }
 
+/// Proves: REQ-E10
 #[test]
 fn a_restore_that_a_later_failure_undoes_gets_its_link_back() {
     let (sb, _) = linked("restore-undone");
@@ -64,6 +65,7 @@ fn a_restore_that_a_later_failure_undoes_gets_its_link_back() {
     assert_eq!(undone.decision, Decision::Success);
 }
 
+/// Proves: REQ-E10
 #[test]
 fn rolling_back_a_restore_plan_says_restores_are_final() {
     let (sb, _) = linked("restore-final");
@@ -89,6 +91,7 @@ fn rolling_back_a_restore_plan_says_restores_are_final() {
     assert_eq!(fs::read(sb.path("usr/bin/ls")).unwrap(), b"GNU ls\n");
 }
 
+/// Proves: REQ-E10
 #[test]
 fn a_restore_with_no_backup_is_refused_with_e_backup_missing() {
     let sb = Sandbox::new("restore-nothing");
@@ -116,6 +119,7 @@ fn assert_rollback_refused(sb: &Sandbox, plan: &Plan, file: &str) {
     assert_eq!(sb.snapshot(), before, "a failed rollback changed the tree");
 }
 
+/// Proves: REQ-E11
 #[test]
 fn a_deleted_backup_makes_rollback_fail_and_leaves_the_link() {
     let (sb, plan) = linked("backup-deleted");
@@ -123,6 +127,7 @@ fn a_deleted_backup_makes_rollback_fail_and_leaves_the_link() {
     assert_rollback_refused(&sb, &plan, ".ls.switchyard.1.bak");
 }
 
+/// Proves: REQ-E11
 #[test]
 fn a_damaged_sidecar_makes_rollback_fail_and_names_it() {
     let (sb, plan) = linked("sidecar-damaged");

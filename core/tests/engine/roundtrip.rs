@@ -10,6 +10,7 @@ use crate::support::{
     Sandbox, commit, permissive, roll_back, set_xattr, user_xattrs, without_sidecars,
 };
 
+/// Proves: REQ-R2
 #[test]
 fn file_comes_back_as_the_same_inode_with_mode_owner_and_xattrs() {
     let sb = Sandbox::new("roundtrip-file");
@@ -56,6 +57,7 @@ fn file_comes_back_as_the_same_inode_with_mode_owner_and_xattrs() {
     assert_eq!(sb.snapshot_without_sidecars(), before);
 }
 
+/// Proves: REQ-R2
 #[test]
 fn symlink_comes_back_with_its_destination() {
     let sb = Sandbox::new("roundtrip-symlink");
@@ -78,6 +80,7 @@ fn symlink_comes_back_with_its_destination() {
     assert_eq!(sb.snapshot_without_sidecars(), before);
 }
 
+/// Proves: REQ-R2
 #[test]
 fn absent_target_is_absent_again() {
     let sb = Sandbox::new("roundtrip-none");
@@ -98,6 +101,7 @@ fn absent_target_is_absent_again() {
     assert_eq!(sb.snapshot_without_sidecars(), before);
 }
 
+/// Proves: REQ-R3
 #[test]
 fn second_and_third_rollback_are_idempotent_noops() {
     let sb = Sandbox::new("roundtrip-idempotent");
@@ -127,6 +131,7 @@ fn second_and_third_rollback_are_idempotent_noops() {
     }
 }
 
+/// Proves: REQ-R3
 #[test]
 fn applying_twice_is_a_noop_that_rollback_does_not_undo() {
     let sb = Sandbox::new("roundtrip-apply-twice");

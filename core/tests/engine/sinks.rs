@@ -6,6 +6,7 @@ use switchyard::{ApplyMode, Fact, JsonlSink, MemorySink};
 
 use crate::support::{Sandbox, permissive};
 
+/// Proves: REQ-E12
 #[test]
 fn the_jsonl_sink_appends_every_fact_as_one_line() {
     let sb = Sandbox::new("jsonl-sink");

@@ -63,6 +63,7 @@ fn engine(store: &Path, allow_degraded: bool) -> Switchyard {
     })
 }
 
+/// Proves: REQ-F1, REQ-C6
 #[test]
 fn a_store_on_another_filesystem_degrades_to_a_copy_and_restores_exactly() {
     let (sb, store) = tree("store-degraded");
@@ -115,6 +116,7 @@ fn a_store_on_another_filesystem_degrades_to_a_copy_and_restores_exactly() {
     assert!(!copy.exists(), "the store copy was consumed by the restore");
 }
 
+/// Proves: REQ-F2
 #[test]
 fn with_the_copy_forbidden_apply_fails_e_exdev_and_changes_nothing() {
     let (sb, store) = tree("store-forbidden");
@@ -136,6 +138,7 @@ fn with_the_copy_forbidden_apply_fails_e_exdev_and_changes_nothing() {
     );
 }
 
+/// Proves: REQ-F1
 #[test]
 fn a_store_on_the_same_filesystem_keeps_the_inode() {
     let sb = Sandbox::new("store-same-fs");

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::fs_kind::FsKind;
 use crate::matrix::Partition;
+use crate::trace;
 use crate::workdir::DEFAULT_WORK_DIR;
 
 const AFTER_HELP: &str = "\
@@ -15,17 +16,21 @@ Examples:
   fsmatrix run --partition 2/3 --junit j.xml   one of three CI shards
   fsmatrix run --runner docker             the same matrix inside a container
   fsmatrix golden update swap-file         re-record a golden transcript on purpose
+  fsmatrix trace --write docs/guarantees.md   regenerate the guarantees table
 
 Exit codes:
   0    every trial in scope passed
   1    a trial failed (a step, a crash check, a golden difference, a timeout, a crashed child)
-  2    a scenario file is invalid; no trial was started
+  2    a scenario file is invalid (or, for check and trace, the requirements
+       traceability is broken: an unknown id, an unproven requirement, a stale
+       table); no trial was started
   3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine)
   4    the harness itself failed
   64   bad usage, or a refused command (golden update under CI)
   130  interrupted; everything was released first
 
-Scenario format: docs/scenario-format.md. Golden files: docs/golden.md.";
+Scenario format: docs/scenario-format.md. Golden files: docs/golden.md.
+Guarantees and what proves them: docs/guarantees.md.";
 
 /// fsmatrix certifies the switchyard swap engine on real filesystems.
 ///
@@ -50,8 +55,14 @@ pub enum Command {
     Run(RunArgs),
     /// List the trials a run would start (no root needed, nothing is created).
     List(SelectArgs),
-    /// Validate every scenario file (no root needed).
-    Check(SourceArgs),
+    /// Validate every scenario file and the requirement ids it names (no root needed).
+    Check(CheckArgs),
+    /// Print the guarantees table: requirement -> scenarios, tests, filesystems (no root needed).
+    ///
+    /// Fails when an implemented requirement has no proof, a requirement that is not implemented
+    /// has one, a scenario does not say what it proves, or a scenario or test names an unknown
+    /// requirement id.
+    Trace(TraceArgs),
     /// Write golden transcripts on purpose.
     #[command(subcommand)]
     Golden(GoldenCommand),
@@ -83,6 +94,38 @@ pub struct SourceArgs {
     /// The directory of golden transcripts.
     #[arg(long, default_value = "golden")]
     pub golden: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The requirements file that scenarios' `proves:` ids must be defined in.
+    #[arg(long, value_name = "FILE", default_value = trace::REQUIREMENTS_FILE)]
+    pub requirements: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TraceArgs {
+    /// The directory of scenario files.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// The requirements file.
+    #[arg(long, value_name = "FILE", default_value = trace::REQUIREMENTS_FILE)]
+    pub requirements: PathBuf,
+    /// The workspace whose `.rs` files hold the tests' `/// Proves:` lines.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub sources: PathBuf,
+    /// Fail unless FILE holds exactly the table this would print.
+    #[arg(long, value_name = "FILE", conflicts_with = "write")]
+    pub check: Option<PathBuf>,
+    /// Write the table to FILE instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Show the filesystems each requirement's scenarios ran on in a run, and how many of their
+    /// trials passed, from that run's report (`fsmatrix run --json FILE`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["check", "write"])]
+    pub results: Option<PathBuf>,
 }
 
 /// Which trials to take.

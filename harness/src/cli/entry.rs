@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use super::args::{self, Cli, Command};
-use super::{children, clean, doctor, golden, image, run, source};
+use super::{children, clean, doctor, golden, image, run, source, trace};
 use crate::error::{self, HarnessError, exit};
 
 /// Parses the command line, runs the command, prints any error once, and maps it to the
@@ -32,7 +32,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode, HarnessError> {
     match cli.command {
         Command::Run(args) => run::run(&cli.work_dir, &args),
         Command::List(select) => source::list(&select),
-        Command::Check(source) => source::check(&source),
+        Command::Check(args) => source::check(&args),
+        Command::Trace(args) => trace::trace(&args),
         Command::Golden(args::GoldenCommand::Update { select, exec }) => {
             golden::update(&cli.work_dir, &select, &exec)
         }

@@ -10,6 +10,7 @@ mod image;
 mod run;
 mod session;
 mod source;
+mod trace;
 
 pub use args::{Cli, Command};
 pub use entry::main;

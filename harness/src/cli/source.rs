@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::args::{SelectArgs, SourceArgs};
+use super::args::{CheckArgs, SelectArgs};
 use crate::error::HarnessError;
 use crate::fs_kind::FsKind;
 use crate::matrix::{self, Matrix, NameFilter};
 use crate::scenario::{self, Scenario};
+use crate::trace::{self, Requirements, TraceErrors};
 
 /// The scenarios and the trials a command works on.
 #[derive(Debug)]
@@ -63,12 +64,17 @@ pub(super) fn list(args: &SelectArgs) -> Result<ExitCode, HarnessError> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn check(args: &SourceArgs) -> Result<ExitCode, HarnessError> {
-    let scenarios = scenario::load_dir(&args.scenarios)?;
+pub(super) fn check(args: &CheckArgs) -> Result<ExitCode, HarnessError> {
+    let scenarios = scenario::load_dir(&args.source.scenarios)?;
+    let requirements = Requirements::load(&args.requirements)?;
+    let unknown = trace::unknown_scenario_ids(&requirements, &scenarios);
+    if !unknown.is_empty() {
+        return Err(TraceErrors(unknown).into());
+    }
     println!(
         "{} scenarios in {} are valid",
         scenarios.len(),
-        args.scenarios.display()
+        args.source.scenarios.display()
     );
     Ok(ExitCode::SUCCESS)
 }

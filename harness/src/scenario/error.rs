@@ -15,7 +15,7 @@ pub struct Position {
 
 impl Position {
     /// The position of a serde-saphyr location; `None` for its "unknown" sentinel (line 0).
-    pub(super) fn of(location: &Location) -> Option<Position> {
+    pub(crate) fn of(location: &Location) -> Option<Position> {
         (location.line() > 0).then(|| Position {
             line: location.line(),
             column: location.column(),

@@ -20,5 +20,5 @@ pub use load::{load_dir, load_file};
 pub use model::{
     ApplyMode, ApplyStep, BackupStore, CheckEntry, CrashAt, CrashMethod, CrashSpec, Entry,
     EntryKind, Fault, LinkRequest, LinkStyle, Mode, Owner, PartialEntry, PolicyOverrides,
-    PolicySpec, Preset, PruneStep, RollbackStep, Scenario, Step, WriteEntry,
+    PolicySpec, Preset, PruneStep, RequirementRef, RollbackStep, Scenario, Step, WriteEntry,
 };

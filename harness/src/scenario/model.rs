@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use switchyard::ErrorId;
 use switchyard::crash::{CrashPoint, Phase};
 
+use super::error::Position;
 use crate::fs_kind::FsKind;
 
 /// One scenario file, validated.
@@ -24,6 +25,9 @@ pub struct Scenario {
     pub name: String,
     pub file: PathBuf,
     pub description: String,
+    /// The requirements the scenario proves, as written (`proves:`); `None` when the key is left
+    /// out. Ids are checked against the requirements file by [`crate::trace`], not by the loader.
+    pub proves: Option<Vec<RequirementRef>>,
     /// `None`: every filesystem of the run. `Some`: this declared scope, without duplicates, in
     /// [`FsKind::ALL`] order. It narrows the run (is not all five) exactly when `why` is `Some`.
     pub filesystems: Option<Vec<FsKind>>,
@@ -59,6 +63,13 @@ impl Scenario {
             _ => None,
         }
     }
+}
+
+/// A requirement id named by a scenario, with where it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequirementRef {
+    pub id: String,
+    pub position: Option<Position>,
 }
 
 /// The engine policy a scenario runs under: a preset plus the settings it overrides.
@@ -386,6 +397,7 @@ mod tests {
             name: "s".into(),
             file: "scenarios/s.yaml".into(),
             description: "d".into(),
+            proves: None,
             filesystems,
             why: None,
             policy: PolicySpec::default(),

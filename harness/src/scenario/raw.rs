@@ -156,6 +156,7 @@ pub(super) type EntryNode = Spanned<Node<RawEntry>>;
 
 pub(super) const SCENARIO_KEYS: &[&str] = &[
     "description",
+    "proves",
     "filesystems",
     "why",
     "policy",
@@ -168,6 +169,10 @@ pub(super) const SCENARIO_KEYS: &[&str] = &[
 #[serde(deny_unknown_fields)]
 pub(super) struct RawScenario {
     pub description: Spanned<String>,
+    /// Requirement ids (`REQ-...`), checked against the requirements file by the traceability
+    /// check, not here: the scenario format does not depend on that file.
+    #[serde(default)]
+    pub proves: Given<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub filesystems: Given<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]

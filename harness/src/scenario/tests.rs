@@ -67,6 +67,7 @@ fn assert_fails(test: &str, text: &str, line: u64, column: u64, fragment: &str) 
 }
 
 const EVERY_FORM: &str = r##"description: Every form of the format, once.
+proves: [REQ-R2, REQ-F3]
 filesystems: [xfs, ext4]
 why: Power cuts need FS_IOC_SHUTDOWN.
 policy:
@@ -139,6 +140,22 @@ fn every_form_loads_into_its_typed_value() {
         name: "every-form".to_owned(),
         file: path,
         description: "Every form of the format, once.".to_owned(),
+        proves: Some(vec![
+            RequirementRef {
+                id: "REQ-R2".to_owned(),
+                position: Some(Position {
+                    line: 2,
+                    column: 10,
+                }),
+            },
+            RequirementRef {
+                id: "REQ-F3".to_owned(),
+                position: Some(Position {
+                    line: 2,
+                    column: 18,
+                }),
+            },
+        ]),
         filesystems: Some(vec![FsKind::Ext4, FsKind::Xfs]),
         why: Some("Power cuts need FS_IOC_SHUTDOWN.".to_owned()),
         policy: PolicySpec {
@@ -273,6 +290,7 @@ fn a_preset_name_and_crash_at_every() {
     .unwrap();
     assert_eq!(scenario.policy, PolicySpec::default());
     assert_eq!(scenario.filesystems, None);
+    assert_eq!(scenario.proves, None);
     assert_eq!(scenario.tree, BTreeMap::new());
     let crash = scenario.crash().unwrap();
     assert_eq!(crash.at, CrashAt::Every);
@@ -318,6 +336,7 @@ fn bad_indentation() {
     );
 }
 
+/// Proves: REQ-M1
 #[test]
 fn unknown_top_level_key() {
     assert_fails(
@@ -325,8 +344,30 @@ fn unknown_top_level_key() {
         "description: d\npolicy: production\nfrobnicate: 1\nsteps:\n  - rollback: {}\n",
         3,
         1,
-        "unknown key `frobnicate` at the top level (expected one of: description, filesystems, \
-         why, policy, tree, steps)",
+        "unknown key `frobnicate` at the top level (expected one of: description, proves, \
+         filesystems, why, policy, tree, steps)",
+    );
+}
+
+#[test]
+fn a_requirement_proven_twice() {
+    assert_fails(
+        "a_requirement_proven_twice",
+        "description: d\nproves: [REQ-R2, REQ-R3, REQ-R2]\npolicy: production\nsteps:\n  - rollback: {}\n",
+        2,
+        26,
+        "requirement `REQ-R2` is listed twice in `proves`",
+    );
+}
+
+#[test]
+fn proves_is_a_list() {
+    assert_fails(
+        "proves_is_a_list",
+        "description: d\nproves: REQ-R2\npolicy: production\nsteps:\n  - rollback: {}\n",
+        2,
+        9,
+        "wrong type",
     );
 }
 
@@ -767,6 +808,7 @@ fn file_stems_must_be_scenario_names() {
 
 const GOOD: &str = "description: d\npolicy: production\nsteps:\n  - rollback: {}\n";
 
+/// Proves: REQ-M1
 #[test]
 fn load_dir_reports_every_bad_file() {
     let dir = test_dir("load_dir_bad");

@@ -10,10 +10,10 @@ use switchyard::ErrorId;
 use switchyard::crash::{CrashPoint, Phase};
 
 use super::entry;
-use super::error::Problem;
+use super::error::{Position, Problem};
 use super::model::{
     ApplyMode, ApplyStep, CrashAt, CrashMethod, CrashSpec, Fault, LinkRequest, PolicyOverrides,
-    PolicySpec, Preset, PruneStep, RollbackStep, Scenario, Step,
+    PolicySpec, Preset, PruneStep, RequirementRef, RollbackStep, Scenario, Step,
 };
 use super::raw::{
     Given, Node, Pairs, RawApply, RawCrash, RawPolicy, RawPrune, RawRollback, RawScenario, RawStep,
@@ -29,6 +29,7 @@ pub(super) fn scenario(
     source: &str,
 ) -> Result<Scenario, Problem> {
     let description = non_empty(&raw.description, "description")?;
+    let proves = proves(&raw.proves)?;
     let scope = scope(&raw.filesystems)?;
     let why = why(&raw.why, &scope)?;
     let policy = policy(&raw.policy)?;
@@ -46,6 +47,7 @@ pub(super) fn scenario(
         name,
         file: file.to_path_buf(),
         description,
+        proves,
         filesystems: scope.map(|listed| {
             let mut kinds: Vec<FsKind> = listed.kinds.into_iter().map(|(kind, _)| kind).collect();
             kinds.sort();
@@ -56,6 +58,29 @@ pub(super) fn scenario(
         tree,
         steps,
     })
+}
+
+/// The `proves` list: each id once. Whether an id exists is the traceability check's question.
+fn proves(
+    raw: &Given<Spanned<Vec<Spanned<String>>>>,
+) -> Result<Option<Vec<RequirementRef>>, Problem> {
+    let Some(list) = &raw.0 else {
+        return Ok(None);
+    };
+    let mut ids: Vec<RequirementRef> = Vec::new();
+    for id in &list.value {
+        if ids.iter().any(|seen| seen.id == id.value) {
+            return Err(Problem::at(
+                &id.referenced,
+                format!("requirement `{}` is listed twice in `proves`", id.value),
+            ));
+        }
+        ids.push(RequirementRef {
+            id: id.value.clone(),
+            position: Position::of(&id.referenced),
+        });
+    }
+    Ok(Some(ids))
 }
 
 /// The `filesystems` list as written: `None` when the key is left out.

@@ -6,6 +6,7 @@ use std::fs;
 
 use crate::support::{FSMATRIX, Workspace, run};
 
+/// Proves: REQ-M1
 #[test]
 fn a_malformed_scenario_is_reported_with_file_line_and_column_and_nothing_runs() {
     let ws = Workspace::new("malformed");
@@ -30,6 +31,7 @@ fn a_malformed_scenario_is_reported_with_file_line_and_column_and_nothing_runs()
     );
 }
 
+/// Proves: REQ-M3
 #[test]
 fn partitions_together_list_every_trial_exactly_once() {
     let list = |args: &[&str]| -> Vec<String> {
@@ -58,6 +60,7 @@ fn partitions_together_list_every_trial_exactly_once() {
     );
 }
 
+/// Proves: REQ-CI3
 #[test]
 fn golden_update_is_refused_under_ci() {
     let ws = Workspace::new("golden-ci");
@@ -69,6 +72,7 @@ fn golden_update_is_refused_under_ci() {
     assert!(ran.stderr.contains("never in CI"), "{}", ran.stderr);
 }
 
+/// Proves: REQ-F3
 #[test]
 fn golden_update_writes_a_transcript_every_filesystem_agrees_on() {
     let ws = Workspace::new("golden-update");

@@ -69,6 +69,7 @@ fn diff_lines(stdout: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Proves: REQ-M4, REQ-CI3
 #[test]
 fn a_golden_mismatch_in_the_container_fails_with_the_host_runners_diff() {
     let _turn = turn();
@@ -114,6 +115,7 @@ fn a_golden_mismatch_in_the_container_fails_with_the_host_runners_diff() {
     ws.assert_no_leaks();
 }
 
+/// Proves: REQ-M4, REQ-M2
 #[test]
 fn a_passing_run_in_the_container_reports_like_the_host_and_leaves_nothing() {
     let _turn = turn();
@@ -153,6 +155,7 @@ fn a_passing_run_in_the_container_reports_like_the_host_and_leaves_nothing() {
     ws.assert_no_leaks();
 }
 
+/// Proves: REQ-M4
 #[test]
 fn the_cached_image_is_reused_without_a_rebuild() {
     let _turn = turn();
@@ -170,6 +173,7 @@ fn the_cached_image_is_reused_without_a_rebuild() {
     assert!(!second.stdout.contains("Step 1/"), "{}", second.stdout);
 }
 
+/// Proves: REQ-M2
 #[test]
 fn ctrl_c_mid_run_removes_the_container_and_every_loop_device_and_mount() {
     let _turn = turn();

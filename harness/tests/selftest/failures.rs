@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::support::{Workspace, run, sleeps_alive, slow_scenario, wait_until};
 
+/// Proves: REQ-CI3
 #[test]
 fn a_changed_golden_byte_fails_with_a_unified_diff_naming_scenario_and_filesystems() {
     let ws = Workspace::new("golden-mismatch");
@@ -75,6 +76,7 @@ steps:
     ws.assert_no_leaks();
 }
 
+/// Proves: REQ-CI2
 #[test]
 fn a_missing_mkfs_tool_fails_and_names_the_package() {
     let ws = Workspace::new("missing-mkfs");
@@ -103,6 +105,7 @@ fn a_missing_mkfs_tool_fails_and_names_the_package() {
     ws.assert_no_leaks();
 }
 
+/// Proves: REQ-CI2
 #[test]
 fn a_hung_trial_times_out_is_killed_and_fails() {
     let ws = Workspace::new("hang");
@@ -120,6 +123,7 @@ fn a_hung_trial_times_out_is_killed_and_fails() {
     );
 }
 
+/// Proves: REQ-CI2, REQ-M2
 #[test]
 fn a_crash_of_the_trial_child_fails_the_trial_and_its_fixtures_are_swept() {
     let ws = Workspace::new("child-crash");

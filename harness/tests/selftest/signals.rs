@@ -8,6 +8,7 @@ use crate::support::{
     Workspace, finish, run, signal, sleeps_alive, slow_scenario, spawn, wait_until,
 };
 
+/// Proves: REQ-M2
 #[test]
 fn sigint_mid_run_releases_every_mount_and_loop_device() {
     let ws = Workspace::new("sigint");
@@ -31,6 +32,7 @@ fn sigint_mid_run_releases_every_mount_and_loop_device() {
     assert!(!sleeps_alive(612), "a trial's process outlived the run");
 }
 
+/// Proves: REQ-M2
 #[test]
 fn after_sigkill_clean_reclaims_every_mount_and_loop_device() {
     let ws = Workspace::new("sigkill");

@@ -1,0 +1,42 @@
+//! `fsmatrix trace`: the guarantees table, printed, written, or checked to be current.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::args::TraceArgs;
+use crate::error::HarnessError;
+use crate::report::json::JsonReport;
+use crate::scenario;
+use crate::trace::{self, Requirements};
+
+pub(super) fn trace(args: &TraceArgs) -> Result<ExitCode, HarnessError> {
+    let requirements = Requirements::load(&args.requirements)?;
+    let scenarios = scenario::load_dir(&args.scenarios)?;
+    let tests = trace::scan(&args.sources)?;
+    let traced = trace::check(&requirements, &scenarios, &tests, &args.sources)?;
+    let io = |what, path: &Path| {
+        let path = path.to_owned();
+        move |source| HarnessError::Io { what, path, source }
+    };
+    let table = match &args.results {
+        Some(path) => {
+            let report = JsonReport::read(path).map_err(io("read the run report", path))?;
+            trace::table::render_with_results(&traced, &report.trials)
+        }
+        None => trace::table::render(&traced),
+    };
+    if let Some(path) = &args.check {
+        let current =
+            std::fs::read_to_string(path).map_err(io("read the guarantees table", path))?;
+        if current != table {
+            return Err(HarnessError::StaleGuarantees(path.clone()));
+        }
+        println!("{} is current", path.display());
+    } else if let Some(path) = &args.write {
+        std::fs::write(path, &table).map_err(io("write the guarantees table", path))?;
+        println!("wrote {}", path.display());
+    } else {
+        print!("{table}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

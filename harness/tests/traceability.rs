@@ -1,0 +1,241 @@
+//! The workspace's own traceability: every implemented requirement of `docs/requirements.yaml`
+//! is proven by a scenario or a test, every id named is defined, and `docs/guarantees.md` is the
+//! table those inputs give. Also: taking away the proofs of a requirement fails the check, and an
+//! unknown id fails `fsmatrix check` at its place in the scenario file.
+
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use switchyard_harness::scenario::{self, Scenario};
+use switchyard_harness::trace::{self, Requirements, Status, TestProof};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the harness lives in the workspace")
+        .to_owned()
+}
+
+struct Inputs {
+    requirements: Requirements,
+    scenarios: Vec<Scenario>,
+    tests: Vec<TestProof>,
+}
+
+fn inputs() -> Inputs {
+    let ws = workspace();
+    Inputs {
+        requirements: Requirements::load(&ws.join(trace::REQUIREMENTS_FILE))
+            .unwrap_or_else(|e| panic!("{e}")),
+        scenarios: scenario::load_dir(&ws.join("scenarios")).unwrap_or_else(|e| panic!("{e}")),
+        tests: trace::scan(&ws).unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// Proves: REQ-TR1
+#[test]
+fn every_implemented_requirement_is_proven_and_the_guarantees_table_is_current() {
+    let ws = workspace();
+    let inputs = inputs();
+    let traced = trace::check(&inputs.requirements, &inputs.scenarios, &inputs.tests, &ws)
+        .unwrap_or_else(|e| panic!("the traceability check fails:\n{e}"));
+    let table = trace::table::render(&traced);
+    let current = fs::read_to_string(ws.join(trace::GUARANTEES_FILE)).unwrap_or_default();
+    assert!(
+        current == table,
+        "{} is not current: run `fsmatrix trace --write {}` and commit it",
+        trace::GUARANTEES_FILE,
+        trace::GUARANTEES_FILE
+    );
+}
+
+/// For each implemented requirement in turn, the check fails once its proofs are taken away,
+/// and names the requirement where the requirements file defines it.
+/// Proves: REQ-TR1
+#[test]
+fn taking_away_the_proofs_of_any_implemented_requirement_fails_the_check() {
+    let ws = workspace();
+    let inputs = inputs();
+    let implemented: Vec<_> = inputs
+        .requirements
+        .list
+        .iter()
+        .filter(|r| r.status == Status::Implemented)
+        .collect();
+    assert!(implemented.len() >= 20, "{} implemented", implemented.len());
+    for requirement in implemented {
+        let id = &requirement.id;
+        let mut scenarios = inputs.scenarios.clone();
+        for s in &mut scenarios {
+            if let Some(proves) = &mut s.proves {
+                proves.retain(|r| r.id != *id);
+            }
+        }
+        let mut tests = inputs.tests.clone();
+        for t in &mut tests {
+            t.proves.retain(|r| r.id != *id);
+        }
+        let errors = trace::check(&inputs.requirements, &scenarios, &tests, &ws)
+            .map(|_| ())
+            .expect_err(&format!("the check passes without a proof of {id}"));
+        let position = requirement
+            .position
+            .expect("a requirement's id has a position");
+        let expected = format!(
+            "{}:{}:{}: `{id}` is implemented but nothing proves it",
+            ws.join(trace::REQUIREMENTS_FILE).display(),
+            position.line,
+            position.column
+        );
+        assert!(
+            errors.0.len() == 1 && errors.to_string().starts_with(&expected),
+            "expected only `{expected}`, got:\n{errors}"
+        );
+    }
+}
+
+/// A fresh directory for one test, removed at the start of its next run (not at the end of this
+/// one, so a failure can be inspected). One tree per checkout.
+fn scratch(name: &str) -> PathBuf {
+    let mut checkout = DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut checkout);
+    let dir = std::env::temp_dir()
+        .join(format!(
+            "switchyard-traceability-{:016x}",
+            checkout.finish()
+        ))
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Proves: REQ-TR1
+#[test]
+fn fsmatrix_check_reports_an_unknown_requirement_at_its_line_and_column() {
+    let dir = scratch("check-unknown-id");
+    let scenarios = dir.join("scenarios");
+    fs::create_dir_all(&scenarios).unwrap();
+    let yaml = "description: d\nproves: [REQ-R2, REQ-NOPE]\npolicy: permissive\nsteps:\n  - rollback: {}\n";
+    fs::write(scenarios.join("bad.yaml"), yaml).unwrap();
+    let check = |requirements: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_fsmatrix"))
+            .arg("check")
+            .arg("--scenarios")
+            .arg(&scenarios)
+            .arg("--requirements")
+            .arg(requirements)
+            .output()
+            .unwrap()
+    };
+    let out = check(&workspace().join(trace::REQUIREMENTS_FILE));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "{}:2:18: unknown requirement `REQ-NOPE`",
+        scenarios.join("bad.yaml").display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected `{expected}` in:\n{stderr}"
+    );
+    assert!(!stderr.contains("REQ-R2"), "{stderr}");
+
+    fs::write(scenarios.join("bad.yaml"), yaml.replace(", REQ-NOPE", "")).unwrap();
+    let out = check(&workspace().join(trace::REQUIREMENTS_FILE));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Proves: REQ-TR1
+#[test]
+fn fsmatrix_trace_fails_on_a_test_naming_an_unknown_requirement_and_on_a_stale_table() {
+    let dir = scratch("trace-unknown-id");
+    let ws = workspace();
+    let sources = dir.join("src");
+    fs::create_dir_all(&sources).unwrap();
+    let trace = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fsmatrix"))
+            .arg("trace")
+            .arg("--scenarios")
+            .arg(ws.join("scenarios"))
+            .arg("--requirements")
+            .arg(ws.join(trace::REQUIREMENTS_FILE))
+            .arg("--sources")
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The workspace itself passes; the same inputs plus one bad annotation do not.
+    let ok = trace(&[ws.to_str().unwrap()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let table = String::from_utf8(ok.stdout).unwrap();
+
+    let copy = dir.join("ws");
+    copy_sources(&ws, &copy);
+    fs::write(
+        copy.join("core/tests/bogus.rs"),
+        "#[test]\nfn a() {}\n\n/// Proves: REQ-A2, REQ-ZZ9\n#[test]\nfn b() {}\n",
+    )
+    .unwrap();
+    let out = trace(&[copy.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "{}:4:21: unknown requirement `REQ-ZZ9`",
+        copy.join("core/tests/bogus.rs").display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected `{expected}` in:\n{stderr}"
+    );
+
+    let stale = dir.join("guarantees.md");
+    fs::write(&stale, table.replace("implemented", "done")).unwrap();
+    let out = trace(&[ws.to_str().unwrap(), "--check", stale.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not the current guarantees table"),
+        "{stderr}"
+    );
+    fs::write(&stale, &table).unwrap();
+    let out = trace(&[ws.to_str().unwrap(), "--check", stale.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `.rs` files of the workspace's crates, copied with their layout.
+fn copy_sources(ws: &Path, to: &Path) {
+    fn walk(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let name = entry.file_name();
+            if name.as_encoded_bytes().starts_with(b".") || name == "target" {
+                continue;
+            }
+            if entry.file_type().unwrap().is_dir() {
+                walk(&path, &to.join(&name));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                fs::copy(&path, to.join(&name)).unwrap();
+            }
+        }
+    }
+    for krate in ["core", "harness"] {
+        walk(&ws.join(krate), &to.join(krate));
+    }
+}
