@@ -36,7 +36,8 @@ Scenario format: docs/scenario-format.md. Golden files: docs/golden.md.";
 #[derive(Debug, Parser)]
 #[command(name = "fsmatrix", version, max_term_width = 100, after_long_help = AFTER_HELP)]
 pub struct Cli {
-    /// Where runs keep their images, mounts and rejected transcripts.
+    /// Where runs keep their images, mounts and rejected transcripts: a real directory owned by
+    /// root with mode 0700 (created so when missing).
     #[arg(long, global = true, env = "FSMATRIX_WORK_DIR", default_value = DEFAULT_WORK_DIR)]
     pub work_dir: PathBuf,
 
@@ -57,8 +58,8 @@ pub enum Command {
     Golden(GoldenCommand),
     /// Say what this machine can and cannot do, and how to fix it.
     Doctor,
-    /// Reclaim what killed runs left: mounts, loop devices, processes, run directories,
-    /// containers and old runner images.
+    /// Reclaim what killed runs of this work directory left: processes, mounts, loop devices,
+    /// run directories and containers; and old runner images no container uses.
     Clean,
     /// Build the runner image, or bootstrap its base where no registry is reachable.
     #[command(subcommand)]

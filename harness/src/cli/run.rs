@@ -140,12 +140,7 @@ fn run_in_container(
     inner.push("--".to_owned());
     inner.extend(args.select.filters.iter().cloned());
 
-    let run_id = run_dir
-        .path()
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let spec = RunSpec::new(run_id, inner, &out_dir);
+    let spec = RunSpec::new(run_dir.name(), run_dir.work_dir(), inner, &out_dir);
     let mut stdout = std::io::stdout();
     let code = match docker.run(&image, &spec, cancel, &mut |bytes| {
         let _ = stdout.write_all(bytes);

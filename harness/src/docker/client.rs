@@ -143,7 +143,8 @@ impl Docker {
         )
     }
 
-    /// Removes every container labelled as ours, and with `opts.images` old runner images.
+    /// Removes the containers of the dead runs of one work directory, and with `opts.images`
+    /// old runner images that no container uses.
     pub fn clean(&self, opts: &CleanOptions) -> Result<CleanReport, DockerError> {
         self.rt.block_on(clean::clean(&self.api, opts))
     }
