@@ -5,7 +5,7 @@
 //! | 0    | every trial in scope passed                                              |
 //! | 1    | at least one trial failed (a step, a crash check, a golden difference, a timeout, a crashed child) |
 //! | 2    | a scenario file is invalid; no trial was started                         |
-//! | 3    | the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine, a private work directory) |
+//! | 3    | the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine, a private work directory, room in it) |
 //! | 4    | the harness itself failed (its own files, a fixture it could not release) |
 //! | 64   | the command line is wrong, or the command is refused here (golden update under CI) |
 //! | 130  | interrupted (SIGINT or SIGTERM); everything was released before exiting   |

@@ -19,7 +19,7 @@ use crate::matrix::{DeclaredScope, TrialId};
 use crate::report::{Event, Failure, FailureKind, Outcome, Summary, TrialResult};
 use crate::signal::Cancel;
 use crate::trial::{TrialReport, TrialRequest};
-use crate::workdir::{RunDir, TRIAL_TOKEN_ENV, TrialGroup};
+use crate::workdir::{self, RunDir, TRIAL_TOKEN_ENV, TrialGroup};
 
 /// How a run is carried out.
 #[derive(Debug)]
@@ -129,6 +129,12 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
         Ok(report) => (Some(report.transcript), report.failure),
         Err(failure) => (None, Some(failure)),
     };
+    if let Some(f) = failure.take() {
+        failure = Some(match f.kind {
+            FailureKind::NotRun => f,
+            _ => workdir::blame_a_full_host(config.run_dir.work_dir(), id.fs, f),
+        });
+    }
     // Whatever the child did, nothing of it may stay mounted or attached. A child that ended
     // normally must have released everything itself; a killed one is swept.
     let leaks = fixture::leaks_under(&dir);

@@ -20,7 +20,8 @@ Exit codes:
   0    every trial in scope passed
   1    a trial failed (a step, a crash check, a golden difference, a timeout, a crashed child)
   2    a scenario file is invalid; no trial was started
-  3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine)
+  3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine, a
+       private work directory with room for the trials)
   4    the harness itself failed
   64   bad usage, or a refused command (golden update under CI)
   130  interrupted; everything was released first

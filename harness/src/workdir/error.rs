@@ -30,6 +30,12 @@ pub enum WorkDirError {
         wanted_uid: u32,
     },
 
+    #[error(
+        "the host's work dir is full: cannot {what} {}; free space there or choose another --work-dir",
+        path.display()
+    )]
+    Full { what: &'static str, path: PathBuf },
+
     #[error("cannot {what} {}", path.display())]
     Io {
         what: &'static str,
@@ -50,6 +56,7 @@ impl WorkDirError {
             WorkDirError::Symlink { .. }
                 | WorkDirError::NotADirectory { .. }
                 | WorkDirError::NotPrivate { .. }
+                | WorkDirError::Full { .. }
         )
     }
 }

@@ -34,7 +34,10 @@ impl RunDir {
             .join(format!("{RUN_PREFIX}{stamp}-{}", std::process::id()));
         let io_error = |what, path: &Path| {
             let path = path.to_owned();
-            move |source| WorkDirError::Io { what, path, source }
+            move |source: io::Error| match source.kind() {
+                io::ErrorKind::StorageFull => WorkDirError::Full { what, path },
+                _ => WorkDirError::Io { what, path, source },
+            }
         };
         DirBuilder::new()
             .mode(0o700)

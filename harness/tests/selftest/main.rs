@@ -7,6 +7,7 @@ mod clean;
 mod cli;
 mod docker;
 mod failures;
+mod full;
 mod signals;
 mod strays;
 mod support;
