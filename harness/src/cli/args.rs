@@ -60,7 +60,7 @@ pub enum Command {
     /// Say what this machine can and cannot do, and how to fix it.
     Doctor,
     /// Reclaim what killed runs of this work directory left: processes, mounts, loop devices,
-    /// run directories and containers; and old runner images no container uses.
+    /// run directories, containers, and the runner images only they used.
     Clean,
     /// Build the runner image, or bootstrap its base where no registry is reachable.
     #[command(subcommand)]

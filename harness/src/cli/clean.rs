@@ -1,6 +1,6 @@
 //! `fsmatrix clean`: reclaim what runs killed with SIGKILL left behind in one work directory,
 //! and nothing else: dead runs (their lock is free), their processes, mounts, loop devices and
-//! containers, and runner images that no container uses.
+//! containers, and the runner images only its dead runs used.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,14 +17,15 @@ pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
     // Containers first: a dead run's container may still hold loop devices that only its own
     // mount namespace names.
     match Docker::connect() {
-        Ok(docker) => print!(
-            "{}",
-            docker.clean(&CleanOptions {
+        Ok(docker) => {
+            let report = docker.clean(&CleanOptions {
                 work_dir: survey.work_dir().to_owned(),
                 alive_runs: survey.alive_runs(),
-                images: true,
-            })?
-        ),
+                images: survey.images_of_dead_runs(),
+            })?;
+            survey.forget_images(&report.images)?;
+            print!("{report}");
+        }
         // Containers are only reachable through the engine; without one there are none.
         Err(e) if e.is_unreachable() => println!("no Docker engine to clean ({e})"),
         Err(e) => return Err(e.into()),

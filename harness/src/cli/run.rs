@@ -114,6 +114,13 @@ fn run_in_container(
     let (run_dir, cancel) = (&session.run_dir, &session.cancel);
     let docker = Docker::connect()?;
     let image = runner_image(&docker, &args.select.source)?;
+    run_dir
+        .record_runner_image(&image.tag)
+        .map_err(|source| HarnessError::Io {
+            what: "note the runner image in",
+            path: run_dir.work_dir().to_owned(),
+            source,
+        })?;
 
     let out_dir = run_dir.path().join("container");
     std::fs::create_dir_all(&out_dir).map_err(|source| HarnessError::Io {

@@ -7,15 +7,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
-};
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveImageOptionsBuilder};
 
 use super::container::{self, OWNER_LABEL, RUN_LABEL, WORK_DIR_LABEL};
 use super::error::{DockerError, is_conflict, is_not_found};
-
-/// Label the shipped Dockerfile puts on runner images.
-pub const RUNNER_IMAGE_LABEL: &str = "io.switchyard.fsmatrix.image=runner";
 
 /// Whose containers to sweep, and what else.
 #[derive(Clone, Debug, Default)]
@@ -24,8 +19,9 @@ pub struct CleanOptions {
     pub work_dir: PathBuf,
     /// Runs of that work directory that are still going: their containers stay.
     pub alive_runs: Vec<String>,
-    /// Also remove runner images other than the newest one that no container uses.
-    pub images: bool,
+    /// Runner images that only dead runs of that work directory used: each is removed unless a
+    /// container uses it.
+    pub images: Vec<String>,
 }
 
 /// A container the sweep removed.
@@ -45,7 +41,7 @@ pub struct CleanReport {
     pub containers: Vec<RemovedContainer>,
     /// Containers of live runs of the work directory, left alone.
     pub alive: Vec<RemovedContainer>,
-    /// Tags (or ids, for untagged ones) of removed runner images.
+    /// Runner images removed (or found already gone).
     pub images: Vec<String>,
 }
 
@@ -93,9 +89,7 @@ pub(crate) async fn clean(
         container::remove(api, &found.id).await?;
         report.containers.push(found);
     }
-    if opts.images {
-        report.images = remove_old_runner_images(api).await?;
-    }
+    report.images = remove_images(api, &opts.images).await?;
     Ok(report)
 }
 
@@ -140,29 +134,16 @@ async fn list(
         .collect())
 }
 
-async fn remove_old_runner_images(api: &bollard::Docker) -> Result<Vec<String>, DockerError> {
-    let filters = HashMap::from([("label".to_owned(), vec![RUNNER_IMAGE_LABEL.to_owned()])]);
-    let options = ListImagesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let mut images = api
-        .list_images(Some(options))
-        .await
-        .map_err(DockerError::api("list images"))?;
-    images.sort_by_key(|image| std::cmp::Reverse(image.created));
-    let mut removed = Vec::new();
-    for image in images.into_iter().skip(1) {
-        let name = image
-            .repo_tags
-            .iter()
-            .find(|t| t.as_str() != "<none>:<none>")
-            .cloned()
-            .unwrap_or_else(|| image.id.clone());
+/// Removes each of `tags` that no container uses; returns those now gone.
+async fn remove_images(api: &bollard::Docker, tags: &[String]) -> Result<Vec<String>, DockerError> {
+    let mut gone = Vec::new();
+    for tag in tags {
         let options = RemoveImageOptionsBuilder::default().build();
-        match api.remove_image(&name, Some(options), None).await {
-            Ok(_) => removed.push(name),
-            // Gone already, or a container (of any run) still uses it.
-            Err(e) if is_not_found(&e) || is_conflict(&e) => {}
+        match api.remove_image(tag, Some(options), None).await {
+            Ok(_) => gone.push(tag.clone()),
+            Err(e) if is_not_found(&e) => gone.push(tag.clone()),
+            // A container (of any run, of any work directory) still uses it: it stays.
+            Err(e) if is_conflict(&e) => {}
             Err(source) => {
                 return Err(DockerError::Api {
                     op: "remove image",
@@ -171,5 +152,5 @@ async fn remove_old_runner_images(api: &bollard::Docker) -> Result<Vec<String>, 
             }
         }
     }
-    Ok(removed)
+    Ok(gone)
 }

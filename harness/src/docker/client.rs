@@ -143,8 +143,8 @@ impl Docker {
         )
     }
 
-    /// Removes the containers of the dead runs of one work directory, and with `opts.images`
-    /// old runner images that no container uses.
+    /// Removes the containers of the dead runs of one work directory, and the runner images
+    /// `opts.images` names that no container uses.
     pub fn clean(&self, opts: &CleanOptions) -> Result<CleanReport, DockerError> {
         self.rt.block_on(clean::clean(&self.api, opts))
     }

@@ -462,7 +462,7 @@ fn clean_removes_the_leftovers_of_dead_runs_of_its_work_directory_only() {
     let opts = CleanOptions {
         work_dir: work.clone(),
         alive_runs: vec![alive.clone()],
-        images: false,
+        images: Vec::new(),
     };
     let report = docker.clean(&opts).expect("clean");
     assert!(

@@ -13,7 +13,7 @@ use rustix::io::Errno;
 
 use super::dir::WorkDir;
 use super::error::WorkDirError;
-use super::run_dir::{LOCK, RUN_PREFIX};
+use super::run_dir::{LOCK, RUN_PREFIX, RUNNER_IMAGES};
 use super::trial_group::TrialGroup;
 use crate::fixture::{self, SweepReport};
 
@@ -47,6 +47,8 @@ pub struct Survey {
     work: WorkDir,
     dead: Vec<(PathBuf, File)>,
     left: Vec<(PathBuf, Left)>,
+    /// (run, runner image tag) as the runs of the work directory noted them.
+    images: Vec<(String, String)>,
 }
 
 /// What `clean` did.
@@ -81,6 +83,7 @@ impl Survey {
         }
         names.sort();
         let mut survey = Survey {
+            images: noted_images(&work)?,
             work,
             dead: Vec::new(),
             left: Vec::new(),
@@ -140,6 +143,45 @@ impl Survey {
             .collect()
     }
 
+    /// Runner images that runs of the work directory used, none of them alive.
+    pub fn images_of_dead_runs(&self) -> Vec<String> {
+        let alive = self.alive_runs();
+        let in_use: Vec<&String> = self
+            .images
+            .iter()
+            .filter(|(run, _)| alive.contains(run))
+            .map(|(_, tag)| tag)
+            .collect();
+        let mut tags: Vec<String> = self
+            .images
+            .iter()
+            .filter(|(_, tag)| !in_use.contains(&tag))
+            .map(|(_, tag)| tag.clone())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+
+    /// Forgets the notes of runner images that are gone.
+    pub fn forget_images(&self, gone: &[String]) -> Result<(), WorkDirError> {
+        let dir = self.work.path().join(RUNNER_IMAGES);
+        for (run, _) in self.images.iter().filter(|(_, tag)| gone.contains(tag)) {
+            let note = dir.join(run);
+            match fs::remove_file(&note) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(WorkDirError::Io {
+                        what: "remove",
+                        path: note,
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Kills what each dead run's trials provably left running, then sweeps the run.
     pub fn sweep(self) -> Result<Cleaned, WorkDirError> {
         let mut cleaned = Cleaned {
@@ -157,6 +199,43 @@ impl Survey {
         }
         Ok(cleaned)
     }
+}
+
+/// The runner images the runs of `work` noted, each read without following a symlink.
+fn noted_images(work: &WorkDir) -> Result<Vec<(String, String)>, WorkDirError> {
+    let path = work.path().join(RUNNER_IMAGES);
+    let io_error = |path: &Path| {
+        let path = path.to_owned();
+        move |e: Errno| WorkDirError::Io {
+            what: "read",
+            path,
+            source: e.into(),
+        }
+    };
+    let dir = match beneath(work.fd(), RUNNER_IMAGES.as_bytes(), OFlags::DIRECTORY) {
+        Ok(dir) => dir,
+        Err(Errno::NOENT) => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(&path)(e)),
+    };
+    let mut images = Vec::new();
+    for entry in Dir::read_from(&dir).map_err(io_error(&path))? {
+        let entry = entry.map_err(io_error(&path))?;
+        let name = entry.file_name().to_bytes();
+        if name.starts_with(b".") {
+            continue;
+        }
+        let Ok(note) = beneath(&dir, name, OFlags::empty()) else {
+            continue;
+        };
+        let tag = std::io::read_to_string(File::from(note)).map_err(|source| WorkDirError::Io {
+            what: "read",
+            path: path.join(OsStr::from_bytes(name)),
+            source,
+        })?;
+        let run = String::from_utf8_lossy(name).into_owned();
+        images.push((run, tag.trim().to_owned()));
+    }
+    Ok(images)
 }
 
 /// Opens `name` in `dir` without following a symlink anywhere, and never outside `dir`.

@@ -12,6 +12,8 @@ use crate::matrix::TrialId;
 
 pub(super) const RUN_PREFIX: &str = "run-";
 pub(super) const LOCK: &str = "run.lock";
+/// Where runs note the runner image they use, one file per run: `WORK/runner-images/<run>`.
+pub(super) const RUNNER_IMAGES: &str = "runner-images";
 
 /// A live run's directory; the lock is released when this is dropped.
 #[derive(Debug)]
@@ -74,6 +76,17 @@ impl RunDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+
+    /// Notes that this run uses the runner image `tag`, so that `clean` removes the image only
+    /// once no live run of the work directory uses it. Outlives the run directory.
+    pub fn record_runner_image(&self, tag: &str) -> io::Result<()> {
+        let dir = self.work_dir.join(RUNNER_IMAGES);
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        fs::write(dir.join(self.name()), tag)
     }
 
     /// Removes the run directory once a run has nothing worth inspecting (every trial passed).
