@@ -38,7 +38,7 @@ Scenario format: docs/scenario-format.md. Golden files: docs/golden.md.";
 #[command(name = "fsmatrix", version, max_term_width = 100, after_long_help = AFTER_HELP)]
 pub struct Cli {
     /// Where runs keep their images, mounts and rejected transcripts: a real directory owned by
-    /// root with mode 0700 (created so when missing).
+    /// root that nobody else can write to, made mode 0700 (and created so when missing).
     #[arg(long, global = true, env = "FSMATRIX_WORK_DIR", default_value = DEFAULT_WORK_DIR)]
     pub work_dir: PathBuf,
 

@@ -1,5 +1,6 @@
 //! The work directory itself: opened without following a symlink, and refused unless only its
-//! owner (the user running fsmatrix, root) can put anything in it.
+//! owner (the user running fsmatrix, root) can put anything in it; such a directory is then made
+//! mode 0700 if it was not (a new one is created so).
 
 use std::fs::{self, DirBuilder};
 use std::io;
@@ -82,13 +83,18 @@ fn open_checked(path: &Path) -> Result<WorkDir, WorkDirError> {
     let stat = rustix::fs::fstat(&fd).map_err(|e| io_error("inspect", path)(e.into()))?;
     let wanted_uid = rustix::process::geteuid().as_raw();
     let mode = stat.st_mode & 0o7777;
-    if stat.st_uid != wanted_uid || mode & 0o077 != 0 {
+    if stat.st_uid != wanted_uid || mode & 0o022 != 0 {
         return Err(WorkDirError::NotPrivate {
             path: path.to_owned(),
             uid: stat.st_uid,
             mode,
             wanted_uid,
         });
+    }
+    // Ours, and nobody else could add to it: only readable by others, which it need not be.
+    if mode != 0o700 {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
+            .map_err(|e| io_error("make private", path)(e.into()))?;
     }
     let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
     let path = fs::read_link(&proc_path).map_err(io_error("resolve", path))?;

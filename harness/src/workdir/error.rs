@@ -19,8 +19,8 @@ pub enum WorkDirError {
 
     #[error(
         "the work directory {} is owned by uid {uid} with mode {mode:04o}; it must be owned by uid {wanted_uid} \
-         with mode 0700, or another user could plant what `fsmatrix clean` removes as root \
-         (chown and chmod 0700 it, or choose another --work-dir)",
+         and writable by nobody else, or another user could plant what `fsmatrix clean` removes as \
+         root (chown it and chmod 0700 it, or choose another --work-dir)",
         path.display()
     )]
     NotPrivate {

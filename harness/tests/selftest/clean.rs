@@ -61,7 +61,7 @@ fn a_work_dir_that_is_a_symlink_or_not_private_is_refused() {
     symlink(&ws.work, &link).unwrap();
     let open = ws.dir.join("open");
     fs::create_dir(&open).unwrap();
-    fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o775)).unwrap();
     let theirs = ws.dir.join("theirs");
     fs::create_dir(&theirs).unwrap();
     fs::set_permissions(&theirs, fs::Permissions::from_mode(0o700)).unwrap();
@@ -70,7 +70,7 @@ fn a_work_dir_that_is_a_symlink_or_not_private_is_refused() {
     for (work, says) in [
         (&link, "is a symlink"),
         (&ws.dir.join("work-link/"), "is a symlink"),
-        (&open, "mode 0755"),
+        (&open, "mode 0775"),
         (&theirs, "owned by uid 65534"),
     ] {
         for (subcommand, args) in [("clean", &[][..]), ("run", &["--fs", "tmpfs"][..])] {
@@ -87,14 +87,19 @@ fn a_work_dir_that_is_a_symlink_or_not_private_is_refused() {
     }
     assert_eq!(fs::read_dir(&ws.work).unwrap().count(), 0);
 
-    // A work directory fsmatrix makes is private from the start.
-    let fresh = ws.dir.join("fresh").join("work");
-    let ran = run(ws.fsmatrix_in(&fresh, &["run"], &["--fs", "tmpfs"]));
-    assert_eq!(ran.code, 0, "{}", ran.all());
-    let meta = fs::symlink_metadata(&fresh).unwrap();
-    assert!(meta.is_dir());
-    assert_eq!(meta.mode() & 0o7777, 0o700);
-    assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
+    // A work directory fsmatrix makes is private from the start; one of its own that others
+    // could only read is made private.
+    let readable = ws.dir.join("readable");
+    fs::create_dir(&readable).unwrap();
+    fs::set_permissions(&readable, fs::Permissions::from_mode(0o755)).unwrap();
+    for work in [ws.dir.join("fresh").join("work"), readable] {
+        let ran = run(ws.fsmatrix_in(&work, &["run"], &["--fs", "tmpfs"]));
+        assert_eq!(ran.code, 0, "{}", ran.all());
+        let meta = fs::symlink_metadata(&work).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.mode() & 0o7777, 0o700, "{}", work.display());
+        assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
+    }
 }
 
 #[test]
