@@ -27,8 +27,8 @@ pub fn blame_a_full_host(work_dir: &Path, fs: FsKind, failure: Failure) -> Failu
         Ok(free) if free < needed => Failure::new(
             FailureKind::Prerequisite,
             format!(
-                "the host's work dir is full: {} has {} MiB free, less than the {} MiB a {fs} trial \
-                 may write; free space there or choose another --work-dir (the trial said: {})",
+                "the host's work dir is full: {} has {} MiB free, less than the {} MiB a trial on \
+                 {fs} may need; free space there or choose another --work-dir (the trial said: {})",
                 work_dir.display(),
                 free / MIB,
                 needed / MIB,
