@@ -51,13 +51,13 @@ impl TrialGroup {
     /// The record in `trial_dir`, if there is a readable one.
     pub fn read(trial_dir: &Path) -> Option<TrialGroup> {
         let text = fs::read_to_string(trial_dir.join(FILE)).ok()?;
-        let mut fields = text.split_whitespace();
-        let group = TrialGroup {
+        // The token (a scenario name may hold spaces) is the rest of the line.
+        let mut fields = text.strip_suffix('\n')?.splitn(3, ' ');
+        Some(TrialGroup {
             pgid: fields.next()?.parse().ok()?,
             leader_start: fields.next()?.parse().ok()?,
-            token: fields.next()?.to_owned(),
-        };
-        fields.next().is_none().then_some(group)
+            token: fields.next().filter(|t| !t.is_empty())?.to_owned(),
+        })
     }
 
     /// Kills the processes that provably belong to this trial; returns how many.
@@ -71,5 +71,27 @@ impl TrialGroup {
             .filter_map(|p| Pid::from_raw(p.pid))
             .filter(|&pid| rustix::process::kill_process(pid, Signal::KILL).is_ok())
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_with_a_token_that_holds_spaces() {
+        let dir = std::env::temp_dir().join(format!("trial-group-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let group = TrialGroup {
+            pgid: 4242,
+            leader_start: 987_654,
+            token: "run-1-2/a scenario@ext4".to_owned(),
+        };
+        group.write(&dir).unwrap();
+        assert_eq!(TrialGroup::read(&dir), Some(group));
+        // A bare number, as older runs wrote, proves nothing about the group: not read.
+        fs::write(dir.join(FILE), "4242").unwrap();
+        assert_eq!(TrialGroup::read(&dir), None);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
