@@ -113,7 +113,7 @@ fn run_in_container(
 ) -> Result<Vec<TrialResult>, HarnessError> {
     let (run_dir, cancel) = (&session.run_dir, &session.cancel);
     let docker = Docker::connect()?;
-    let image = runner_image(&docker, &args.select.source)?;
+    let mut image = runner_image(&docker, &args.select.source)?;
     run_dir
         .record_runner_image(&image.tag)
         .map_err(|source| HarnessError::Io {
@@ -121,6 +121,11 @@ fn run_in_container(
             path: run_dir.work_dir().to_owned(),
             source,
         })?;
+    // From the note on, a clean of this work directory keeps the image; one that ran between
+    // the build and the note may have removed it.
+    if !docker.has_image(&image.tag)? {
+        image = runner_image(&docker, &args.select.source)?;
+    }
 
     let out_dir = run_dir.path().join("container");
     std::fs::create_dir_all(&out_dir).map_err(|source| HarnessError::Io {

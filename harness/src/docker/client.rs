@@ -114,6 +114,11 @@ impl Docker {
         self.rt.block_on(image::ensure(&self.api, inputs, log))
     }
 
+    /// Whether the engine has an image of that name.
+    pub fn has_image(&self, name: &str) -> Result<bool, DockerError> {
+        Ok(self.rt.block_on(image::inspect(&self.api, name))?.is_some())
+    }
+
     /// Makes the offline base image `switchyard-fsmatrix-base:bookworm` with debootstrap.
     pub fn bootstrap_base(
         &self,
