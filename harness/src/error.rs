@@ -5,7 +5,7 @@
 //! | 0    | every trial in scope passed                                              |
 //! | 1    | at least one trial failed (a step, a crash check, a golden difference, a timeout, a crashed child) |
 //! | 2    | a scenario file is invalid; no trial was started (also: the requirements traceability is broken, or the guarantees table is not current) |
-//! | 3    | the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine) |
+//! | 3    | the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine, a private work directory, room in it) |
 //! | 4    | the harness itself failed (its own files, a fixture it could not release) |
 //! | 64   | the command line is wrong, or the command is refused here (golden update under CI) |
 //! | 130  | interrupted (SIGINT or SIGTERM); everything was released before exiting   |
@@ -18,6 +18,7 @@ use crate::docker::DockerError;
 use crate::fixture::FixtureError;
 use crate::scenario::ScenarioErrors;
 use crate::trace::TraceErrors;
+use crate::workdir::WorkDirError;
 
 pub mod exit {
     pub const PASSED: u8 = 0;
@@ -50,6 +51,9 @@ pub enum HarnessError {
     #[error("{}", chain(.0))]
     Fixture(#[from] FixtureError),
 
+    #[error("{0}")]
+    WorkDir(#[from] WorkDirError),
+
     #[error("cannot {what} {}", path.display())]
     Io {
         what: &'static str,
@@ -77,7 +81,10 @@ impl HarnessError {
             HarnessError::Docker(e) if e.is_unreachable() => exit::PREREQUISITE,
             HarnessError::Docker(_) => exit::HARNESS,
             HarnessError::Fixture(e) if e.is_prerequisite() => exit::PREREQUISITE,
-            HarnessError::Fixture(_) | HarnessError::Io { .. } => exit::HARNESS,
+            HarnessError::WorkDir(e) if e.is_refusal() => exit::PREREQUISITE,
+            HarnessError::Fixture(_) | HarnessError::WorkDir(_) | HarnessError::Io { .. } => {
+                exit::HARNESS
+            }
             HarnessError::GoldenUpdateInCi | HarnessError::Usage(_) => exit::USAGE,
         }
     }

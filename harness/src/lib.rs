@@ -14,6 +14,7 @@ pub mod fixture;
 pub mod fs_kind;
 pub mod golden;
 pub mod matrix;
+pub mod procfs;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -19,7 +19,7 @@ use crate::matrix::{DeclaredScope, TrialId};
 use crate::report::{Event, Failure, FailureKind, Outcome, Summary, TrialResult};
 use crate::signal::Cancel;
 use crate::trial::{TrialReport, TrialRequest};
-use crate::workdir::RunDir;
+use crate::workdir::{self, RunDir, TRIAL_TOKEN_ENV, TrialGroup};
 
 /// How a run is carried out.
 #[derive(Debug)]
@@ -42,9 +42,6 @@ pub struct Executed {
     pub result: TrialResult,
     pub transcript: Option<String>,
 }
-
-/// Where a trial directory records its child's process group, for `fsmatrix clean`.
-pub const PROCESS_GROUP_FILE: &str = "process-group";
 
 enum Message {
     Started(TrialId),
@@ -132,6 +129,12 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
         Ok(report) => (Some(report.transcript), report.failure),
         Err(failure) => (None, Some(failure)),
     };
+    if let Some(f) = failure.take() {
+        failure = Some(match f.kind {
+            FailureKind::NotRun => f,
+            _ => workdir::blame_a_full_host(config.run_dir.work_dir(), id.fs, f),
+        });
+    }
     // Whatever the child did, nothing of it may stay mounted or attached. A child that ended
     // normally must have released everything itself; a killed one is swept.
     let leaks = fixture::leaks_under(&dir);
@@ -252,6 +255,7 @@ fn run_child(
     )
     .map_err(|e| harness("writing the trial request", &e))?;
     let log = |name: &str| fs::File::create(dir.join(name)).map(Stdio::from);
+    let token = config.run_dir.trial_token(id);
     let mut child = Command::new(&config.exe)
         .arg("__trial")
         .arg(&request_file)
@@ -259,11 +263,15 @@ fn run_child(
         .stdin(Stdio::null())
         .stdout(log("child.stdout").map_err(|e| harness("child log", &e))?)
         .stderr(log("child.stderr").map_err(|e| harness("child log", &e))?)
+        .env(TRIAL_TOKEN_ENV, &token)
         .process_group(0)
         .spawn()
         .map_err(|e| harness(&format!("starting {}", config.exe.display()), &e))?;
     // If this process is killed outright, `fsmatrix clean` kills what is left of the group.
-    let _ = fs::write(dir.join(PROCESS_GROUP_FILE), child.id().to_string());
+    if let Err(e) = TrialGroup::of_leader(child.id(), &token).and_then(|g| g.write(dir)) {
+        kill_group(&mut child);
+        return Err(harness("recording the trial's process group", &e));
+    }
 
     let started = Instant::now();
     let status = loop {

@@ -24,7 +24,8 @@ Exit codes:
   2    a scenario file is invalid (or, for check and trace, the requirements
        traceability is broken: an unknown id, an unproven requirement, a stale
        table); no trial was started
-  3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine)
+  3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine, a
+       private work directory with room for the trials)
   4    the harness itself failed
   64   bad usage, or a refused command (golden update under CI)
   130  interrupted; everything was released first
@@ -41,7 +42,8 @@ Guarantees and what proves them: docs/guarantees.md.";
 #[derive(Debug, Parser)]
 #[command(name = "fsmatrix", version, max_term_width = 100, after_long_help = AFTER_HELP)]
 pub struct Cli {
-    /// Where runs keep their images, mounts and rejected transcripts.
+    /// Where runs keep their images, mounts and rejected transcripts: a real directory owned by
+    /// root that nobody else can write to, made mode 0700 (and created so when missing).
     #[arg(long, global = true, env = "FSMATRIX_WORK_DIR", default_value = DEFAULT_WORK_DIR)]
     pub work_dir: PathBuf,
 
@@ -68,8 +70,8 @@ pub enum Command {
     Golden(GoldenCommand),
     /// Say what this machine can and cannot do, and how to fix it.
     Doctor,
-    /// Reclaim what killed runs left: mounts, loop devices, processes, run directories,
-    /// containers and old runner images.
+    /// Reclaim what killed runs of this work directory left: processes, mounts, loop devices,
+    /// run directories, containers, and the runner images only they used.
     Clean,
     /// Build the runner image, or bootstrap its base where no registry is reachable.
     #[command(subcommand)]

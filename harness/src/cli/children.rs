@@ -17,6 +17,12 @@ fn die_with_parent() {
 /// is written; the trial's own verdict is in it.
 pub(super) fn trial(request: &Path, report: &Path) -> Result<ExitCode, HarnessError> {
     die_with_parent();
+    // What the trial's health checks leave in the background stays findable as ours.
+    trial::adopt_orphans().map_err(|source| HarnessError::Io {
+        what: "become the reaper of",
+        path: "the trial's orphans".into(),
+        source,
+    })?;
     let io = |what, path: &Path| {
         let path = path.to_owned();
         move |source| HarnessError::Io { what, path, source }

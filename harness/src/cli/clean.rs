@@ -1,14 +1,37 @@
-//! `fsmatrix clean`: reclaim what runs killed with SIGKILL left behind.
+//! `fsmatrix clean`: reclaim what runs killed with SIGKILL left behind in one work directory,
+//! and nothing else: dead runs (their lock is free), their processes, mounts, loop devices and
+//! containers, and the runner images only its dead runs used.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::docker::{CleanOptions, Docker};
 use crate::error::HarnessError;
-use crate::workdir;
+use crate::workdir::Survey;
 
 pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
-    let cleaned = workdir::clean(work_dir)?;
+    let Some(survey) = Survey::of(work_dir)? else {
+        println!("no work directory {}", work_dir.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    // Containers first: a dead run's container may still hold loop devices that only its own
+    // mount namespace names.
+    match Docker::connect() {
+        Ok(docker) => {
+            let report = docker.clean(&CleanOptions {
+                work_dir: survey.work_dir().to_owned(),
+                alive_runs: survey.alive_runs(),
+                images: survey.images_of_dead_runs(),
+            })?;
+            survey.forget_images(&report.images)?;
+            print!("{report}");
+        }
+        // Containers are only reachable through the engine; without one there are none.
+        Err(e) if e.is_unreachable() => println!("no Docker engine to clean ({e})"),
+        Err(e) => return Err(e.into()),
+    }
+    let work_dir = survey.work_dir().to_owned();
+    let cleaned = survey.sweep()?;
     for (run, sweep) in cleaned.runs.iter().zip(&cleaned.sweeps) {
         println!(
             "removed {} ({} unmounted, {} loop devices detached)",
@@ -17,17 +40,11 @@ pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
             sweep.detached.len()
         );
     }
-    for run in &cleaned.alive {
-        println!("left {} alone: its run is still going", run.display());
+    for (path, why) in &cleaned.left {
+        println!("left {} alone: {why}", path.display());
     }
-    if cleaned.runs.is_empty() && cleaned.alive.is_empty() {
+    if cleaned.runs.is_empty() && cleaned.left.is_empty() {
         println!("no runs under {}", work_dir.display());
-    }
-    // Containers are only reachable through the engine; without one there are none to remove.
-    match Docker::connect() {
-        Ok(docker) => print!("{}", docker.clean(&CleanOptions { images: true })?),
-        Err(e) if e.is_unreachable() => println!("no Docker engine to clean ({e})"),
-        Err(e) => return Err(e.into()),
     }
     Ok(ExitCode::SUCCESS)
 }

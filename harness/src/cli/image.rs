@@ -7,6 +7,7 @@ use super::args::SourceArgs;
 use super::session::fsmatrix_exe;
 use crate::docker::{BootstrapOptions, BootstrapOutcome, BuildInputs, Docker, RunnerImage};
 use crate::error::HarnessError;
+use crate::workdir::WorkDir;
 
 pub(super) fn build(source: &SourceArgs) -> Result<ExitCode, HarnessError> {
     let image = runner_image(&Docker::connect()?, source)?;
@@ -34,11 +35,7 @@ pub(super) fn bootstrap(
         force,
         workdir: work_dir.to_owned(),
     };
-    std::fs::create_dir_all(work_dir).map_err(|source| HarnessError::Io {
-        what: "create",
-        path: work_dir.to_owned(),
-        source,
-    })?;
+    WorkDir::create(work_dir)?;
     match docker.bootstrap_base(&opts, &mut |line| println!("{line}"))? {
         BootstrapOutcome::AlreadyPresent { id } => {
             println!("the base image is already present ({id}); use --force to rebuild it");

@@ -113,7 +113,19 @@ fn run_in_container(
 ) -> Result<Vec<TrialResult>, HarnessError> {
     let (run_dir, cancel) = (&session.run_dir, &session.cancel);
     let docker = Docker::connect()?;
-    let image = runner_image(&docker, &args.select.source)?;
+    let mut image = runner_image(&docker, &args.select.source)?;
+    run_dir
+        .record_runner_image(&image.tag)
+        .map_err(|source| HarnessError::Io {
+            what: "note the runner image in",
+            path: run_dir.work_dir().to_owned(),
+            source,
+        })?;
+    // From the note on, a clean of this work directory keeps the image; one that ran between
+    // the build and the note may have removed it.
+    if !docker.has_image(&image.tag)? {
+        image = runner_image(&docker, &args.select.source)?;
+    }
 
     let out_dir = run_dir.path().join("container");
     std::fs::create_dir_all(&out_dir).map_err(|source| HarnessError::Io {
@@ -140,12 +152,7 @@ fn run_in_container(
     inner.push("--".to_owned());
     inner.extend(args.select.filters.iter().cloned());
 
-    let run_id = run_dir
-        .path()
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let spec = RunSpec::new(run_id, inner, &out_dir);
+    let spec = RunSpec::new(run_dir.name(), run_dir.work_dir(), inner, &out_dir);
     let mut stdout = std::io::stdout();
     let code = match docker.run(&image, &spec, cancel, &mut |bytes| {
         let _ = stdout.write_all(bytes);

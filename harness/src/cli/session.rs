@@ -25,11 +25,7 @@ impl Session {
             path: "SIGINT/SIGTERM".into(),
             source,
         })?;
-        let run_dir = RunDir::create(work_dir).map_err(|source| HarnessError::Io {
-            what: "create a run directory in",
-            path: work_dir.to_owned(),
-            source,
-        })?;
+        let run_dir = RunDir::create(work_dir)?;
         Ok(Session { cancel, run_dir })
     }
 

@@ -1,22 +1,27 @@
 //! The sweep: remove what a killed run left behind, found by label rather than remembered.
+//!
+//! Only containers labelled with the work directory being cleaned are looked at, and of those
+//! only the ones whose run is not alive (the caller knows, from each run's lock) are removed:
+//! containers of other work directories and of live runs stay, whatever their state.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptionsBuilder,
-};
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveImageOptionsBuilder};
 
-use super::container::{self, OWNER_LABEL, RUN_LABEL};
-use super::error::{DockerError, is_not_found};
+use super::container::{self, OWNER_LABEL, RUN_LABEL, WORK_DIR_LABEL};
+use super::error::{DockerError, is_conflict, is_not_found};
 
-/// Label the shipped Dockerfile puts on runner images.
-pub const RUNNER_IMAGE_LABEL: &str = "io.switchyard.fsmatrix.image=runner";
-
-/// What to sweep besides containers.
+/// Whose containers to sweep, and what else.
 #[derive(Clone, Debug, Default)]
 pub struct CleanOptions {
-    /// Also remove runner images other than the newest one.
-    pub images: bool,
+    /// The work directory (as the kernel names it) whose runs' containers may be removed.
+    pub work_dir: PathBuf,
+    /// Runs of that work directory that are still going: their containers stay.
+    pub alive_runs: Vec<String>,
+    /// Runner images that only dead runs of that work directory used: each is removed unless a
+    /// container uses it.
+    pub images: Vec<String>,
 }
 
 /// A container the sweep removed.
@@ -34,14 +39,23 @@ pub struct RemovedContainer {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CleanReport {
     pub containers: Vec<RemovedContainer>,
-    /// Tags (or ids, for untagged ones) of removed runner images.
+    /// Containers of live runs of the work directory, left alone.
+    pub alive: Vec<RemovedContainer>,
+    /// Runner images removed (or found already gone).
     pub images: Vec<String>,
 }
 
 impl std::fmt::Display for CleanReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.containers.is_empty() {
-            writeln!(f, "no fsmatrix containers found")?;
+        if self.containers.is_empty() && self.alive.is_empty() {
+            writeln!(f, "no containers of runs in this work directory")?;
+        }
+        for c in &self.alive {
+            writeln!(
+                f,
+                "left container {} alone: its run {} is still going",
+                c.id, c.run_id
+            )?;
         }
         for c in &self.containers {
             writeln!(
@@ -62,28 +76,39 @@ pub(crate) async fn clean(
     opts: &CleanOptions,
 ) -> Result<CleanReport, DockerError> {
     let mut report = CleanReport::default();
-    for found in list_ours(api, None).await? {
-        container::remove(api, &found.id).await?;
-        report.containers.push(RemovedContainer {
+    let work_dir = opts.work_dir.to_string_lossy();
+    for found in list(api, &[(WORK_DIR_LABEL, &work_dir)]).await? {
+        let found = RemovedContainer {
             id: container::short(&found.id).to_owned(),
             ..found
-        });
+        };
+        if opts.alive_runs.contains(&found.run_id) {
+            report.alive.push(found);
+            continue;
+        }
+        container::remove(api, &found.id).await?;
+        report.containers.push(found);
     }
-    if opts.images {
-        report.images = remove_old_runner_images(api).await?;
-    }
+    report.images = remove_images(api, &opts.images).await?;
     Ok(report)
 }
 
-/// Containers carrying our label, running or not; only those of one run when `run_id` is given.
+/// Containers of one run, running or not.
+#[cfg(test)]
 pub(crate) async fn list_ours(
     api: &bollard::Docker,
-    run_id: Option<&str>,
+    run_id: &str,
 ) -> Result<Vec<RemovedContainer>, DockerError> {
-    let mut labels = vec![format!("{OWNER_LABEL}=1")];
-    if let Some(run) = run_id {
-        labels.push(format!("{RUN_LABEL}={run}"));
-    }
+    list(api, &[(RUN_LABEL, run_id)]).await
+}
+
+/// Containers carrying our label and each of `labels`, running or not.
+async fn list(
+    api: &bollard::Docker,
+    labels: &[(&str, &str)],
+) -> Result<Vec<RemovedContainer>, DockerError> {
+    let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    labels.push(format!("{OWNER_LABEL}=1"));
     let filters = HashMap::from([("label".to_owned(), labels)]);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
@@ -109,28 +134,16 @@ pub(crate) async fn list_ours(
         .collect())
 }
 
-async fn remove_old_runner_images(api: &bollard::Docker) -> Result<Vec<String>, DockerError> {
-    let filters = HashMap::from([("label".to_owned(), vec![RUNNER_IMAGE_LABEL.to_owned()])]);
-    let options = ListImagesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let mut images = api
-        .list_images(Some(options))
-        .await
-        .map_err(DockerError::api("list images"))?;
-    images.sort_by_key(|image| std::cmp::Reverse(image.created));
-    let mut removed = Vec::new();
-    for image in images.into_iter().skip(1) {
-        let name = image
-            .repo_tags
-            .iter()
-            .find(|t| t.as_str() != "<none>:<none>")
-            .cloned()
-            .unwrap_or_else(|| image.id.clone());
+/// Removes each of `tags` that no container uses; returns those now gone.
+async fn remove_images(api: &bollard::Docker, tags: &[String]) -> Result<Vec<String>, DockerError> {
+    let mut gone = Vec::new();
+    for tag in tags {
         let options = RemoveImageOptionsBuilder::default().build();
-        match api.remove_image(&name, Some(options), None).await {
-            Ok(_) => removed.push(name),
-            Err(e) if is_not_found(&e) => {}
+        match api.remove_image(tag, Some(options), None).await {
+            Ok(_) => gone.push(tag.clone()),
+            Err(e) if is_not_found(&e) => gone.push(tag.clone()),
+            // A container (of any run, of any work directory) still uses it: it stays.
+            Err(e) if is_conflict(&e) => {}
             Err(source) => {
                 return Err(DockerError::Api {
                     op: "remove image",
@@ -139,5 +152,5 @@ async fn remove_old_runner_images(api: &bollard::Docker) -> Result<Vec<String>, 
             }
         }
     }
-    Ok(removed)
+    Ok(gone)
 }

@@ -114,6 +114,11 @@ impl Docker {
         self.rt.block_on(image::ensure(&self.api, inputs, log))
     }
 
+    /// Whether the engine has an image of that name.
+    pub fn has_image(&self, name: &str) -> Result<bool, DockerError> {
+        Ok(self.rt.block_on(image::inspect(&self.api, name))?.is_some())
+    }
+
     /// Makes the offline base image `switchyard-fsmatrix-base:bookworm` with debootstrap.
     pub fn bootstrap_base(
         &self,
@@ -143,7 +148,8 @@ impl Docker {
         )
     }
 
-    /// Removes every container labelled as ours, and with `opts.images` old runner images.
+    /// Removes the containers of the dead runs of one work directory, and the runner images
+    /// `opts.images` names that no container uses.
     pub fn clean(&self, opts: &CleanOptions) -> Result<CleanReport, DockerError> {
         self.rt.block_on(clean::clean(&self.api, opts))
     }

@@ -23,11 +23,15 @@ use super::error::{DockerError, is_not_found};
 use super::image::RunnerImage;
 use crate::signal::Cancel;
 
-/// Label on every container the harness creates; `clean` removes whatever carries it.
+/// Label on every container the harness creates.
 pub const OWNER_LABEL: &str = "io.switchyard.fsmatrix";
 
 /// Label naming the run a container belongs to.
 pub const RUN_LABEL: &str = "io.switchyard.fsmatrix.run";
+
+/// Label naming the host work directory of that run: `clean` of another work directory never
+/// touches the container.
+pub const WORK_DIR_LABEL: &str = "io.switchyard.fsmatrix.work-dir";
 
 /// Where the host's output directory appears inside the container.
 pub const OUT_MOUNT: &str = "/out";
@@ -43,6 +47,8 @@ const DRAIN_AFTER_STOP: Duration = Duration::from_secs(5);
 pub struct RunSpec {
     /// Names the run in the container's labels and in errors.
     pub run_id: String,
+    /// The host work directory of the run, as the kernel names it; in the container's labels.
+    pub work_dir: PathBuf,
     /// Arguments to `fsmatrix` (the image's entrypoint).
     pub args: Vec<String>,
     /// Host directory bound at `/out`; created when missing.
@@ -52,9 +58,15 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    pub fn new(run_id: impl Into<String>, args: Vec<String>, out_dir: impl Into<PathBuf>) -> Self {
+    pub fn new(
+        run_id: impl Into<String>,
+        work_dir: impl Into<PathBuf>,
+        args: Vec<String>,
+        out_dir: impl Into<PathBuf>,
+    ) -> Self {
         RunSpec {
             run_id: run_id.into(),
+            work_dir: work_dir.into(),
             args,
             out_dir: out_dir.into(),
             stop_grace: Duration::from_secs(10),
@@ -116,6 +128,10 @@ pub(crate) fn container_config(
     let labels = HashMap::from([
         (OWNER_LABEL.to_owned(), "1".to_owned()),
         (RUN_LABEL.to_owned(), spec.run_id.clone()),
+        (
+            WORK_DIR_LABEL.to_owned(),
+            spec.work_dir.to_string_lossy().into_owned(),
+        ),
     ]);
     let host_config = HostConfig {
         cap_add: Some(vec![

@@ -125,3 +125,14 @@ pub(crate) fn is_not_found(err: &bollard::errors::Error) -> bool {
         }
     )
 }
+
+/// 409: the engine refuses because something still uses the object (an image a container runs).
+pub(crate) fn is_conflict(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}

@@ -15,7 +15,7 @@ mod tests;
 pub use bootstrap::{BootstrapOptions, BootstrapOutcome, DEFAULT_MIRROR};
 pub use clean::{CleanOptions, CleanReport, RemovedContainer};
 pub use client::{DEFAULT_HOST, Docker};
-pub use container::{OWNER_LABEL, RUN_LABEL, RunSpec};
+pub use container::{OWNER_LABEL, RUN_LABEL, RunSpec, WORK_DIR_LABEL};
 pub use context::{BuildContext, BuildInputs, DOCKERFILE, RUNNER_REPO};
 pub use error::DockerError;
 pub use image::{BOOTSTRAP_BASE, OFFICIAL_BASE, RunnerImage};

@@ -147,7 +147,7 @@ fn run_id(test: &str) -> String {
 /// Containers of one run still known to the engine (through the API, as `docker ps -a` would).
 fn containers_of(docker: &Docker, run: &str) -> Vec<RemovedContainer> {
     let (rt, api) = docker.parts();
-    rt.block_on(clean::list_ours(api, Some(run)))
+    rt.block_on(clean::list_ours(api, run))
         .expect("list containers")
 }
 
@@ -322,6 +322,7 @@ fn run_streams_output_returns_exit_code_and_leaves_nothing() {
     let out = scratch("run-out");
     let spec = RunSpec::new(
         &run,
+        &out,
         vec!["run".to_owned(), run.clone(), "7".to_owned()],
         &out,
     );
@@ -364,11 +365,8 @@ fn cancel_mid_run_tears_down_and_removes_the_container() {
     let docker = connect();
     let image = stand_in_image(&docker);
     let run = run_id("cancel");
-    let spec = RunSpec::new(
-        &run,
-        vec!["hold".to_owned(), run.clone()],
-        scratch("cancel-out"),
-    );
+    let out = scratch("cancel-out");
+    let spec = RunSpec::new(&run, &out, vec!["hold".to_owned(), run.clone()], &out);
     let cancel = Cancel::default();
     let mut output = Vec::new();
     let started = Instant::now();
@@ -396,11 +394,8 @@ fn panic_in_output_callback_still_tears_down_and_removes_the_container() {
     let docker = connect();
     let image = stand_in_image(&docker);
     let run = run_id("panic");
-    let spec = RunSpec::new(
-        &run,
-        vec!["hold".to_owned(), run.clone()],
-        scratch("panic-out"),
-    );
+    let out = scratch("panic-out");
+    let spec = RunSpec::new(&run, &out, vec!["hold".to_owned(), run.clone()], &out);
     let mut output = Vec::new();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         docker.run(&image, &spec, &Cancel::default(), &mut |chunk| {
@@ -444,41 +439,64 @@ fn failing_build_step_is_a_typed_error_with_the_message() {
 }
 
 #[test]
-fn clean_removes_labelled_leftovers() {
+fn clean_removes_the_leftovers_of_dead_runs_of_its_work_directory_only() {
     let _lock = engine_lock();
     let docker = connect();
     let image = stand_in_image(&docker);
-    let run = run_id("leftover");
-    // A container as a SIGKILLed run would leave it: created, labelled, never removed.
-    let out = scratch("leftover-out");
-    let spec = RunSpec::new(
-        &run,
-        vec!["run".to_owned(), run.clone(), "0".to_owned()],
-        &out,
-    );
+    let work = scratch("leftover-work");
+    let (dead, alive) = (run_id("leftover-dead"), run_id("leftover-alive"));
+    let elsewhere = run_id("leftover-elsewhere");
+    // Containers as runs would leave them: created, labelled, never removed.
     let (rt, api) = docker.parts();
-    let config = container::container_config(&image, &spec, &out, false);
-    let created = rt
-        .block_on(api.create_container(None, config))
-        .expect("create");
-    assert_eq!(containers_of(&docker, &run).len(), 1);
+    let create = |run: &str, work_dir: &Path| {
+        let spec = RunSpec::new(run, work_dir, vec!["run".to_owned(), run.to_owned()], &work);
+        let config = container::container_config(&image, &spec, &work, false);
+        rt.block_on(api.create_container(None, config))
+            .expect("create")
+            .id
+    };
+    let dead_id = create(&dead, &work);
+    create(&alive, &work);
+    create(&elsewhere, &work.join("another-work-dir"));
 
-    let report = docker.clean(&CleanOptions::default()).expect("clean");
+    let opts = CleanOptions {
+        work_dir: work.clone(),
+        alive_runs: vec![alive.clone()],
+        images: Vec::new(),
+    };
+    let report = docker.clean(&opts).expect("clean");
     assert!(
         report
             .containers
             .iter()
-            .any(|c| c.run_id == run && created.id.starts_with(&c.id)),
+            .all(|c| c.run_id == dead && dead_id.starts_with(&c.id)),
         "{report}"
     );
-    assert_eq!(containers_of(&docker, &run), []);
+    assert_eq!(containers_of(&docker, &dead), []);
+    assert_eq!(containers_of(&docker, &alive).len(), 1, "{report}");
+    assert_eq!(containers_of(&docker, &elsewhere).len(), 1, "{report}");
+    assert_eq!(docker.clean(&opts).expect("clean").containers, []);
+
+    // Once that run is over too, its container goes; the other work directory's stays.
+    let over = CleanOptions {
+        alive_runs: Vec::new(),
+        ..opts
+    };
+    assert_eq!(docker.clean(&over).expect("clean").containers.len(), 1);
+    assert_eq!(containers_of(&docker, &alive), []);
+    let elsewhere_dir = CleanOptions {
+        work_dir: work.join("another-work-dir"),
+        ..over
+    };
     assert_eq!(
         docker
-            .clean(&CleanOptions::default())
+            .clean(&elsewhere_dir)
             .expect("clean")
-            .containers,
-        []
+            .containers
+            .len(),
+        1
     );
+    assert_eq!(containers_of(&docker, &elsewhere), []);
 }
 
 #[test]

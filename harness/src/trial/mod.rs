@@ -4,8 +4,10 @@ mod crash;
 mod engine;
 mod faults;
 mod run;
+mod strays;
 mod tree;
 
 pub use crash::crash_child;
 pub use faults::hold_lock_forever;
 pub use run::{TrialReport, TrialRequest, run_trial};
+pub use strays::adopt_orphans;

@@ -15,6 +15,7 @@ use super::engine::{
     Layout, apply_plan, engine, wants_same_filesystem_store, wants_second_filesystem,
 };
 use super::faults::Faults;
+use super::strays;
 use super::tree;
 use crate::error::chain;
 use crate::fixture::{Filesystem, FixtureError};
@@ -39,7 +40,8 @@ pub struct TrialReport {
     pub failure: Option<Failure>,
 }
 
-/// Runs every variant of the trial: one, or one per crash point and method.
+/// Runs every variant of the trial: one, or one per crash point and method. Runs in the trial
+/// child, which leads its own process group: what the variant started is killed at its end.
 pub fn run_trial(req: &TrialRequest) -> TrialReport {
     let mut t = Transcript::new();
     let scenario = match scenario::load_file(&req.scenario_file) {
@@ -124,6 +126,7 @@ fn run_variant(
     let cleared = faults
         .clear_all(&fs)
         .map_err(|e| harness("clearing faults", e));
+    strays::kill_strays();
     let closed = [Some(fs), store_fs]
         .into_iter()
         .flatten()

@@ -2,11 +2,14 @@
 //! device or mount behind, after success, failure and Ctrl-C.
 
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rustix::process::Signal;
+
+use std::os::unix::fs::PermissionsExt;
 
 use crate::support::{
     Workspace, finish, run, signal, sleeps_alive, slow_scenario, spawn, wait_until,
@@ -21,16 +24,16 @@ fn turn() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Our containers, as `docker ps -a` lists them.
-fn our_containers() -> Vec<String> {
+/// The containers of runs in `work` (other people's runs have their own), as `docker ps -a`
+/// lists them.
+fn containers_in(work: &Path) -> Vec<String> {
+    let work = fs::canonicalize(work).unwrap();
     let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            "label=io.switchyard.fsmatrix=1",
-        ])
+        .args(["ps", "-a", "-q", "--filter"])
+        .arg(format!(
+            "label=io.switchyard.fsmatrix.work-dir={}",
+            work.display()
+        ))
         .output()
         .expect("the docker client runs (install the Debian package docker.io)");
     assert!(
@@ -42,6 +45,49 @@ fn our_containers() -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// The containers of the runs now in `work`, by their run label: a run's container is found
+/// even after its run directory is gone.
+fn run_containers(work: &Path) -> impl Fn() -> Vec<String> {
+    let runs: Vec<String> = fs::read_dir(work)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("run-"))
+        .collect();
+    assert_eq!(runs.len(), 1, "one run in {}: {runs:?}", work.display());
+    move || {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "-q", "--filter"])
+            .arg(format!("label=io.switchyard.fsmatrix.run={}", runs[0]))
+            .output()
+            .expect("the docker client runs (install the Debian package docker.io)");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The runner image the one run noted in `work`.
+fn noted_image(work: &Path) -> String {
+    let notes: Vec<_> = fs::read_dir(work.join("runner-images"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    fs::read_to_string(notes[0].path()).unwrap()
+}
+
+fn image_exists(tag: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", tag])
+        .output()
+        .expect("the docker client runs (install the Debian package docker.io)")
+        .status
+        .success()
 }
 
 /// Loop devices attached by a container run: their backing files are under its `/out`.
@@ -108,9 +154,9 @@ fn a_golden_mismatch_in_the_container_fails_with_the_host_runners_diff() {
         docker.stdout
     );
     assert!(
-        our_containers().is_empty(),
+        containers_in(&ws.work).is_empty(),
         "a container was left: {:?}",
-        our_containers()
+        containers_in(&ws.work)
     );
     ws.assert_no_leaks();
 }
@@ -143,9 +189,9 @@ fn a_passing_run_in_the_container_reports_like_the_host_and_leaves_nothing() {
     let xml = fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase").count(), 4, "{xml}");
     assert!(
-        our_containers().is_empty(),
+        containers_in(&ws.work).is_empty(),
         "a container was left: {:?}",
-        our_containers()
+        containers_in(&ws.work)
     );
     assert!(
         container_loop_devices().is_empty(),
@@ -185,7 +231,7 @@ fn ctrl_c_mid_run_removes_the_container_and_every_loop_device_and_mount() {
         "the trial to start in the container",
         || sleeps_alive(615),
     );
-    let running = our_containers();
+    let running = containers_in(&ws.work);
     signal(&child, Signal::INT);
     let ran = finish(child);
     assert_eq!(
@@ -195,14 +241,94 @@ fn ctrl_c_mid_run_removes_the_container_and_every_loop_device_and_mount() {
     );
     assert_eq!(ran.code, 130, "{}", ran.all());
     assert!(
-        our_containers().is_empty(),
+        containers_in(&ws.work).is_empty(),
         "a container was left: {:?}",
-        our_containers()
+        containers_in(&ws.work)
     );
     wait_until(
         Duration::from_secs(10),
         "the container's processes to end",
         || !sleeps_alive(615),
+    );
+    ws.assert_no_leaks();
+}
+
+#[test]
+fn clean_removes_only_the_containers_of_dead_runs_of_its_work_directory() {
+    let _turn = turn();
+    let ws = Workspace::new("docker-clean");
+    ws.scenario("slow-live", &slow_scenario(616))
+        .scenario("slow-dead", &slow_scenario(617));
+    let (live_work, other_work) = (ws.dir.join("live"), ws.dir.join("other"));
+    for dir in [&live_work, &other_work] {
+        fs::create_dir(dir).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let docker_run = ["--fs", "ext4", "--runner", "docker", "--"];
+    let live = spawn(ws.fsmatrix_in(
+        &live_work,
+        &["run"],
+        &[&docker_run[..], &["slow-live"]].concat(),
+    ));
+    let mut dead = spawn(ws.fsmatrix(&["run"], &[&docker_run[..], &["slow-dead"]].concat()));
+    wait_until(
+        Duration::from_secs(300),
+        "both runs to start their trial in a container",
+        || sleeps_alive(616) && sleeps_alive(617),
+    );
+    // Killed outright, the run leaves its container running.
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    let (live_of, dead_of) = (run_containers(&live_work), run_containers(&ws.work));
+    let image = noted_image(&ws.work);
+    assert_eq!(noted_image(&live_work), image);
+    let (live_container, dead_container) = (live_of(), dead_of());
+    assert_eq!(live_container.len(), 1, "{live_container:?}");
+    assert_eq!(dead_container.len(), 1, "{dead_container:?}");
+
+    // Another work directory's clean touches neither; the live run's own clean leaves it alone.
+    let elsewhere = run(ws.fsmatrix_in(&other_work, &["clean"], &[]));
+    let beside_live = run(ws.fsmatrix_in(&live_work, &["clean"], &[]));
+    let after_others = (live_of(), dead_of());
+    // The dead run's clean removes its container, and only that.
+    let own = run(ws.fsmatrix(&["clean"], &[]));
+    let after_own = (live_of(), dead_of());
+    let live_still_checking = sleeps_alive(616);
+    let image_kept = image_exists(&image);
+    signal(&live, Signal::INT);
+    let live = finish(live);
+
+    assert_eq!(elsewhere.code, 0, "{}", elsewhere.all());
+    assert_eq!(beside_live.code, 0, "{}", beside_live.all());
+    assert_eq!(
+        after_others,
+        (live_container.clone(), dead_container.clone()),
+        "{}{}",
+        elsewhere.all(),
+        beside_live.all()
+    );
+    assert!(
+        beside_live.stdout.contains("alone: its run"),
+        "{}",
+        beside_live.stdout
+    );
+    assert_eq!(own.code, 0, "{}", own.all());
+    assert_eq!(after_own, (live_container, Vec::new()), "{}", own.all());
+    assert!(live_still_checking, "clean stopped a live run's trial");
+    assert_eq!(live.code, 130, "{}", live.all());
+    assert!(live_of().is_empty());
+    assert!(
+        image_kept,
+        "clean removed the image of a live run's container"
+    );
+    // Once the last run that used it is over, its work directory's clean removes the image.
+    let last = run(ws.fsmatrix_in(&live_work, &["clean"], &[]));
+    assert_eq!(last.code, 0, "{}", last.all());
+    assert!(!image_exists(&image), "{}", last.all());
+    wait_until(
+        Duration::from_secs(10),
+        "the containers' processes to end",
+        || !sleeps_alive(616) && !sleeps_alive(617),
     );
     ws.assert_no_leaks();
 }

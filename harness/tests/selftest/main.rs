@@ -3,8 +3,11 @@
 //! `fsmatrix clean` reclaims what a SIGKILLed run left. Each runs the real `fsmatrix` binary
 //! on real loop devices.
 
+mod clean;
 mod cli;
 mod docker;
 mod failures;
+mod full;
 mod signals;
+mod strays;
 mod support;

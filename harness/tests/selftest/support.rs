@@ -3,6 +3,7 @@
 //! inspected), and the `fsmatrix` binary under test.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +36,8 @@ impl Workspace {
         for d in [&ws.scenarios, &ws.golden, &ws.work] {
             fs::create_dir_all(d).unwrap();
         }
+        // fsmatrix refuses a work directory anyone but its owner could write to.
+        fs::set_permissions(&ws.work, fs::Permissions::from_mode(0o700)).unwrap();
         ws
     }
 
@@ -66,8 +69,13 @@ impl Workspace {
     /// `fsmatrix --work-dir WORK SUBCOMMAND --scenarios S --golden G ARGS...` (the source flags
     /// only for subcommands that take them).
     pub fn fsmatrix(&self, subcommand: &[&str], args: &[&str]) -> Command {
+        self.fsmatrix_in(&self.work, subcommand, args)
+    }
+
+    /// The same, with another work directory.
+    pub fn fsmatrix_in(&self, work: &Path, subcommand: &[&str], args: &[&str]) -> Command {
         let mut cmd = Command::new(FSMATRIX);
-        cmd.arg("--work-dir").arg(&self.work).args(subcommand);
+        cmd.arg("--work-dir").arg(work).args(subcommand);
         if !matches!(subcommand.first(), Some(&"clean") | Some(&"doctor")) {
             cmd.arg("--scenarios")
                 .arg(&self.scenarios)
@@ -83,7 +91,13 @@ impl Workspace {
     }
 
     pub fn assert_no_leaks(&self) {
-        let leaks = self.leaks();
+        self.assert_no_leaks_but(Path::new(""));
+    }
+
+    /// The same, but for a mount of the test's own at `own`.
+    pub fn assert_no_leaks_but(&self, own: &Path) {
+        let mut leaks = self.leaks();
+        leaks.mounts.retain(|m| m != own);
         assert!(
             leaks.is_empty(),
             "left behind under {}: {leaks}",
@@ -192,14 +206,22 @@ steps:
 
 /// Whether any process is still running `sleep MARKER`.
 pub fn sleeps_alive(marker: u32) -> bool {
+    !sleeps(marker).is_empty()
+}
+
+/// The processes running `sleep MARKER`.
+pub fn sleeps(marker: u32) -> Vec<rustix::process::Pid> {
     let cmdline = format!("sleep\x00{marker}\x00").into_bytes();
     fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
-        .any(|e| {
+        .filter(|e| {
             fs::read(e.path().join("cmdline"))
                 .map(|c| c == cmdline)
                 .unwrap_or(false)
         })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter_map(rustix::process::Pid::from_raw)
+        .collect()
 }

@@ -1,0 +1,179 @@
+//! `fsmatrix clean` touches only dead runs of its own work directory: it never follows a
+//! symlink, refuses a work directory others could write to, never takes a live run for a dead
+//! one, and kills only processes that provably belong to the dead run.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::process::Command;
+use std::time::Duration;
+
+use rustix::mount::{MountFlags, UnmountFlags};
+use rustix::process::Signal;
+
+use crate::support::{
+    Workspace, finish, run, signal, sleeps, sleeps_alive, slow_scenario, spawn, wait_until,
+};
+
+/// Kills the `sleep MARKER` processes this test started, and waits until they are gone.
+fn end_sleeps(marker: u32) {
+    for pid in sleeps(marker) {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
+    }
+    wait_until(Duration::from_secs(5), "the sleeps to end", || {
+        !sleeps_alive(marker)
+    });
+}
+
+#[test]
+fn clean_never_follows_a_run_symlink_out_of_the_work_dir() {
+    let ws = Workspace::new("clean-symlink");
+    let victim = ws.dir.join("victim");
+    let mnt = victim.join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    fs::write(victim.join("precious"), "keep me").unwrap();
+    rustix::mount::mount("tmpfs", &mnt, "tmpfs", MountFlags::empty(), c"size=1m").unwrap();
+    symlink(&victim, ws.work.join("run-link")).unwrap();
+
+    let ran = run(ws.fsmatrix(&["clean"], &[]));
+    let still_mounted = ws.leaks().mounts.contains(&mnt);
+    let precious = fs::read_to_string(victim.join("precious"));
+    if still_mounted {
+        rustix::mount::unmount(&mnt, UnmountFlags::empty()).unwrap();
+    }
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(
+        still_mounted,
+        "clean unmounted a filesystem outside its work dir"
+    );
+    assert_eq!(precious.ok().as_deref(), Some("keep me"), "{}", ran.all());
+    assert!(
+        ran.stdout.contains("run-link alone: a symlink"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn a_work_dir_that_is_a_symlink_or_not_private_is_refused() {
+    let ws = Workspace::new("clean-refusals");
+    ws.repo_scenario("swap-absent");
+    let link = ws.dir.join("work-link");
+    symlink(&ws.work, &link).unwrap();
+    let open = ws.dir.join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o775)).unwrap();
+    let theirs = ws.dir.join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+
+    for (work, says) in [
+        (&link, "is a symlink"),
+        (&ws.dir.join("work-link/"), "is a symlink"),
+        (&open, "mode 0775"),
+        (&theirs, "owned by uid 65534"),
+    ] {
+        for (subcommand, args) in [("clean", &[][..]), ("run", &["--fs", "tmpfs"][..])] {
+            let ran = run(ws.fsmatrix_in(work, &[subcommand], args));
+            assert_eq!(
+                ran.code,
+                3,
+                "{subcommand} in {}: {}",
+                work.display(),
+                ran.all()
+            );
+            assert!(ran.stderr.contains(says), "{}", ran.stderr);
+        }
+    }
+    assert_eq!(fs::read_dir(&ws.work).unwrap().count(), 0);
+
+    // A work directory fsmatrix makes is private from the start; one of its own that others
+    // could only read is made private.
+    let readable = ws.dir.join("readable");
+    fs::create_dir(&readable).unwrap();
+    fs::set_permissions(&readable, fs::Permissions::from_mode(0o755)).unwrap();
+    for work in [ws.dir.join("fresh").join("work"), readable] {
+        let ran = run(ws.fsmatrix_in(&work, &["run"], &["--fs", "tmpfs"]));
+        assert_eq!(ran.code, 0, "{}", ran.all());
+        let meta = fs::symlink_metadata(&work).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.mode() & 0o7777, 0o700, "{}", work.display());
+        assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
+    }
+}
+
+#[test]
+fn clean_leaves_a_live_run_alone_whose_work_dir_is_named_like_a_run() {
+    let ws = Workspace::new("clean-nested");
+    ws.scenario("slow", &slow_scenario(620));
+    let nested = ws.work.join("run-nested");
+    let child = spawn(ws.fsmatrix_in(&nested, &["run"], &["--fs", "ext4"]));
+    wait_until(
+        Duration::from_secs(60),
+        "the trial to mount its filesystem",
+        || !ws.leaks().mounts.is_empty() && sleeps_alive(620),
+    );
+    let before = ws.leaks();
+
+    let ran = run(ws.fsmatrix(&["clean"], &[]));
+    let after = ws.leaks();
+    let checking = sleeps_alive(620);
+    signal(&child, Signal::INT);
+    let done = finish(child);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert_eq!(after, before, "clean swept a live run: {}", ran.stdout);
+    assert!(checking, "clean killed a live run's health check");
+    assert!(
+        ran.stdout.contains("run-nested alone: it has no run.lock"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(done.code, 130, "{}", done.all());
+    ws.assert_no_leaks();
+    assert!(!sleeps_alive(620));
+}
+
+#[test]
+fn clean_kills_no_process_group_that_is_no_longer_the_dead_runs() {
+    let ws = Workspace::new("clean-pid-reuse");
+    ws.scenario("slow", &slow_scenario(621));
+    let mut child = spawn(ws.fsmatrix(&["run"], &["--fs", "ext4"]));
+    wait_until(
+        Duration::from_secs(60),
+        "the trial to mount its filesystem",
+        || !ws.leaks().mounts.is_empty() && sleeps_alive(621),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The dead run's trial group ends, and its number goes to an unrelated process, as pid
+    // reuse would have it.
+    end_sleeps(621);
+    let mut unrelated = Command::new("setsid")
+        .args(["sleep", "622"])
+        .spawn()
+        .unwrap();
+    let reused = unrelated.id().to_string();
+    wait_until(Duration::from_secs(5), "the unrelated process", || {
+        sleeps_alive(622)
+    });
+    let records = ws.files_ending("process-group");
+    assert!(!records.is_empty(), "the run recorded no process group");
+    for record in &records {
+        let text = fs::read_to_string(record).unwrap();
+        let pgid = text.split_whitespace().next().unwrap();
+        fs::write(record, text.replacen(pgid, &reused, 1)).unwrap();
+    }
+
+    let ran = run(ws.fsmatrix(&["clean"], &[]));
+    std::thread::sleep(Duration::from_millis(200));
+    let survived = sleeps_alive(622);
+    let _ = unrelated.kill();
+    let _ = unrelated.wait();
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(
+        survived,
+        "clean killed a process group that was not the run's"
+    );
+    assert!(ran.stdout.contains("removed "), "{}", ran.stdout);
+    ws.assert_no_leaks();
+}
