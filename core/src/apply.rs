@@ -97,9 +97,9 @@ impl Switchyard {
             plan.actions().len(),
             result.as_ref().err(),
         );
-        out.emit(summary)?;
-        out.sync()?;
-        result
+        out.emit(summary);
+        out.sync();
+        out.finish(result)
     }
 
     fn apply_plan(
@@ -109,25 +109,25 @@ impl Switchyard {
         out: &mut Emitter<'_>,
     ) -> Result<ApplyReport, Error> {
         for action in plan.actions() {
-            out.emit(out.action_fact(Stage::Plan, Decision::Success, action))?;
+            out.emit(out.action_fact(Stage::Plan, Decision::Success, action));
         }
         let _lock = match mode {
             ApplyMode::Commit => self.lock(out)?,
             ApplyMode::DryRun => None,
         };
         let mut trees = Trees::open(plan, &self.policy).inspect_err(|e| {
-            let _ = out.emit(out.failure(Stage::Preflight, e));
+            out.emit(out.failure(Stage::Preflight, e));
         })?;
         let prepared = self.preflight(plan, mode, &mut trees, out)?;
         for p in &prepared {
-            out.emit(out.action_fact(Stage::ApplyAttempt, Decision::Success, p.action))?;
+            out.emit(out.action_fact(Stage::ApplyAttempt, Decision::Success, p.action));
         }
         match mode {
             ApplyMode::DryRun => {
                 let predicted =
                     |p: &Prepared<'_>| matches!(p.work, Work::Link { degraded: true, .. });
                 for p in &prepared {
-                    self.emit_result(out, p, predicted(p))?;
+                    self.emit_result(out, p, predicted(p));
                 }
                 Ok(report(plan, &prepared, |i| predicted(&prepared[i])))
             }
@@ -148,7 +148,7 @@ impl Switchyard {
             let p = self.prepare(action, trees, &mut seen).inspect_err(|e| {
                 let mut fact = out.action_fact(Stage::Preflight, Decision::Failure, action);
                 describe_error(&mut fact, e);
-                let _ = out.emit(fact);
+                out.emit(fact);
             })?;
             let mut fact = out.action_fact(Stage::Preflight, Decision::Success, action);
             fact.before_kind = Some(p.before.kind());
@@ -158,7 +158,7 @@ impl Switchyard {
             if let Work::Noop(reason) = p.work {
                 fact.reason = Some(reason);
             }
-            out.emit(fact)?;
+            out.emit(fact);
             prepared.push(p);
         }
 
@@ -176,11 +176,11 @@ impl Switchyard {
                 let mut fact = out.fact(Stage::Preflight, Decision::Success);
                 fact.rescue_toolset = toolset.map(str::to_owned);
                 fact.actions = Some(prepared.len());
-                out.emit(fact)?;
+                out.emit(fact);
                 Ok(prepared)
             }
             Err(e) => {
-                out.emit(out.failure(Stage::Preflight, &e))?;
+                out.emit(out.failure(Stage::Preflight, &e));
                 Err(e)
             }
         }
@@ -338,7 +338,7 @@ impl Switchyard {
         // Phase 1: every sidecar, durable before any swap it describes.
         if let Err((failed, e)) = self.write_sidecars(plan, &mut prepared, &mut trees, &mut sync) {
             discard_sidecars(&prepared, &[]);
-            out.emit(failure_fact(out, &prepared, failed, &e))?;
+            out.emit(failure_fact(out, &prepared, failed, &e));
             return Err(e);
         }
         crash_point!(ApplyAfterSidecars);
@@ -376,23 +376,23 @@ impl Switchyard {
             }
         }
         if let Some((failed, e)) = failure {
-            out.emit(failure_fact(out, &prepared, failed, &e))?;
+            out.emit(failure_fact(out, &prepared, failed, &e));
             let finished: Vec<usize> = done.iter().map(|(i, _)| *i).collect();
             discard_sidecars(&prepared, &finished);
-            self.undo(&prepared, &done, out)?;
+            self.undo(&prepared, &done, out);
             return Err(e);
         }
 
         for (i, p) in prepared.iter().enumerate() {
             let degraded = done.iter().any(|&(j, d)| j == i && d);
-            self.emit_result(out, p, degraded)?;
+            self.emit_result(out, p, degraded);
         }
         // What is reported as committed is durable before anything else happens.
-        out.sync()?;
+        out.sync();
 
         if let Err(e) = self.health_check(&prepared, &done, out) {
             if self.policy.auto_rollback {
-                self.undo(&prepared, &done, out)?;
+                self.undo(&prepared, &done, out);
             }
             return Err(e);
         }
@@ -470,12 +470,7 @@ impl Switchyard {
         sync.sync_dirs().map_err(|e| (None, e))
     }
 
-    fn emit_result(
-        &self,
-        out: &mut Emitter<'_>,
-        p: &Prepared<'_>,
-        degraded: bool,
-    ) -> Result<(), Error> {
+    fn emit_result(&self, out: &mut Emitter<'_>, p: &Prepared<'_>, degraded: bool) {
         let mut fact = out.action_fact(Stage::ApplyResult, Decision::Success, p.action);
         fact.before_kind = Some(p.before.kind());
         fact.after_kind = Some(p.after_kind());
@@ -495,7 +490,7 @@ impl Switchyard {
             fact.degraded = Some(true);
             fact.reason = Some(Reason::CrossFilesystemCopy);
         }
-        out.emit(fact)
+        out.emit(fact);
     }
 
     fn health_check(
@@ -519,7 +514,7 @@ impl Switchyard {
                 };
                 let mut fact = out.action_fact(Stage::ApplyResult, Decision::Failure, p.action);
                 describe_error(&mut fact, &e);
-                out.emit(fact)?;
+                out.emit(fact);
                 return Err(e);
             }
         }
@@ -528,12 +523,7 @@ impl Switchyard {
 
     /// Undoes the changes of this apply, newest first: links go back to their prior objects,
     /// restores get their links back. Emits `rollback` facts and a `rollback.summary`.
-    fn undo(
-        &self,
-        prepared: &[Prepared<'_>],
-        done: &[(usize, bool)],
-        out: &mut Emitter<'_>,
-    ) -> Result<(), Error> {
+    fn undo(&self, prepared: &[Prepared<'_>], done: &[(usize, bool)], out: &mut Emitter<'_>) {
         let mut sync = SyncSet::default();
         let mut first_error = None;
         for &(i, _) in done.iter().rev() {
@@ -573,13 +563,13 @@ impl Switchyard {
                 describe_error(&mut fact, &e);
                 first_error.get_or_insert(e);
             }
-            out.emit(fact)?;
+            out.emit(fact);
         }
         if let Err(e) = sync.sync_dirs() {
             first_error.get_or_insert(e);
         }
         let summary = out.summary(Stage::RollbackSummary, done.len(), first_error.as_ref());
-        out.emit(summary)
+        out.emit(summary);
     }
 }
 

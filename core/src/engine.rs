@@ -102,19 +102,21 @@ impl Switchyard {
             if let Error::LockTimeout { waited_ms, .. } = e {
                 fact.lock_wait_ms = Some(*waited_ms);
             }
-            out.emit(fact)?;
+            out.emit(fact);
         }
         result
     }
 }
 
-/// Emits the facts of one operation: stamps plan id and mode, redacts dry-run facts, turns
-/// sink errors into `E_AUDIT`.
+/// Emits the facts of one operation: stamps plan id and mode, redacts dry-run facts. A sink
+/// error never interrupts the operation (its undo, health check and automatic rollback matter
+/// more than the trail); the first one is kept and [`Emitter::finish`] reports it as `E_AUDIT`.
 pub(crate) struct Emitter<'a> {
     sink: &'a mut dyn FactSink,
     plan_id: Uuid,
     dry_run: bool,
     started: Instant,
+    sink_error: Option<io::Error>,
 }
 
 impl<'a> Emitter<'a> {
@@ -124,6 +126,7 @@ impl<'a> Emitter<'a> {
             plan_id,
             dry_run,
             started: Instant::now(),
+            sink_error: None,
         }
     }
 
@@ -164,12 +167,29 @@ impl<'a> Emitter<'a> {
         fact
     }
 
-    pub(crate) fn emit(&mut self, fact: Fact) -> Result<(), Error> {
-        self.sink.record(&fact).map_err(Error::AuditTrail)
+    pub(crate) fn emit(&mut self, fact: Fact) {
+        if let Err(e) = self.sink.record(&fact) {
+            self.sink_error.get_or_insert(e);
+        }
     }
 
-    pub(crate) fn sync(&mut self) -> Result<(), Error> {
-        self.sink.sync().map_err(Error::AuditTrail)
+    /// Makes the trail durable; a failure is kept like one of [`Emitter::emit`].
+    pub(crate) fn sync(&mut self) {
+        if let Err(e) = self.sink.sync() {
+            self.sink_error.get_or_insert(e);
+        }
+    }
+
+    /// Ends the operation: its own result, unless the sink failed on the way; then `E_AUDIT`
+    /// carrying that result.
+    pub(crate) fn finish<T>(self, result: Result<T, Error>) -> Result<T, Error> {
+        match self.sink_error {
+            None => result,
+            Some(source) => Err(Error::AuditTrail {
+                source,
+                outcome: result.err().map(Box::new),
+            }),
+        }
     }
 }
 

@@ -14,7 +14,7 @@
 //! | `E_RESCUE`         | 100  | no working rescue toolset survives the plan                     |
 //! | `E_NO_SPACE`       | 110  | the filesystem or quota is full                                 |
 //! | `E_READ_ONLY`      | 120  | the filesystem is mounted read-only                             |
-//! | `E_AUDIT`          | 130  | the audit trail could not be written                            |
+//! | `E_AUDIT`          | 130  | the audit trail could not be written; the operation still ran to a safe end (undo, health check, automatic rollback) and the error carries its own outcome |
 
 use std::fmt;
 use std::io;
@@ -281,8 +281,14 @@ pub enum Error {
     #[error("no working rescue toolset survives this plan: {detail}")]
     Rescue { detail: String },
 
-    #[error("cannot write the audit trail")]
-    AuditTrail(#[source] io::Error),
+    /// The sink failed. The engine still finished its own work (undo, health check, automatic
+    /// rollback); `outcome` is how that ended: `None` for success, or the engine's own error.
+    #[error("cannot write the audit trail; {}", describe_outcome(.outcome.as_deref()))]
+    AuditTrail {
+        #[source]
+        source: io::Error,
+        outcome: Option<Box<Error>>,
+    },
 }
 
 impl Error {
@@ -316,13 +322,22 @@ impl Error {
             Error::Drift { .. } => ErrorId::Drift,
             Error::NoSmokeRunner | Error::Smoke { .. } => ErrorId::Smoke,
             Error::Rescue { .. } => ErrorId::Rescue,
-            Error::AuditTrail(source) => errno_id(source, ErrorId::Audit),
+            // A full or read-only filesystem under the sink is still an audit failure: the
+            // engine's own state is what `outcome` reports.
+            Error::AuditTrail { .. } => ErrorId::Audit,
         }
     }
 
     /// Shorthand for the process exit code of [`Error::id`].
     pub fn exit_code(&self) -> i32 {
         self.id().exit_code()
+    }
+}
+
+fn describe_outcome(outcome: Option<&Error>) -> String {
+    match outcome {
+        None => "the operation itself succeeded and stands".to_owned(),
+        Some(e) => format!("the operation itself failed with {}: {e}", e.id()),
     }
 }
 

@@ -31,9 +31,9 @@ impl Switchyard {
             result.as_ref().err(),
         );
         summary.pruned = result.as_ref().ok().map(|r| r.removed);
-        out.emit(summary)?;
-        out.sync()?;
-        result
+        out.emit(summary);
+        out.sync();
+        out.finish(result)
     }
 
     fn prune_plan(
@@ -52,12 +52,12 @@ impl Switchyard {
                 Ok(removed) => {
                     fact.pruned = Some(removed);
                     report.removed += removed;
-                    out.emit(fact)?;
+                    out.emit(fact);
                 }
                 Err(e) => {
                     fact.decision = Decision::Failure;
                     describe_error(&mut fact, &e);
-                    out.emit(fact)?;
+                    out.emit(fact);
                     return Err(e);
                 }
             }

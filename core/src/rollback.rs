@@ -40,9 +40,9 @@ impl Switchyard {
             plan.actions().len(),
             result.as_ref().err(),
         );
-        out.emit(summary)?;
-        out.sync()?;
-        result
+        out.emit(summary);
+        out.sync();
+        out.finish(result)
     }
 
     fn rollback_plan(
@@ -53,7 +53,7 @@ impl Switchyard {
     ) -> Result<RollbackReport, Error> {
         let _lock = self.lock(out)?;
         let mut trees = Trees::open(plan, &self.policy).inspect_err(|e| {
-            let _ = out.emit(out.failure(Stage::Rollback, e));
+            out.emit(out.failure(Stage::Rollback, e));
         })?;
         let mut sync = SyncSet::default();
         let mut report = RollbackReport::default();
@@ -64,7 +64,7 @@ impl Switchyard {
                 fact.decision = Decision::Warn;
                 fact.reason = Some(Reason::RestoreIsFinal);
                 report.unchanged += 1;
-                out.emit(fact)?;
+                out.emit(fact);
                 continue;
             }
             match self.roll_back_one(action, plan, options, &mut trees, &mut sync) {
@@ -100,7 +100,7 @@ impl Switchyard {
                     first_error.get_or_insert(e);
                 }
             }
-            out.emit(fact)?;
+            out.emit(fact);
         }
         match sync.sync_dirs() {
             Ok(()) => crash_point!(RollbackAfterFsync),
