@@ -271,6 +271,12 @@ pub enum Error {
     Drift { target: String, found: String },
 
     #[error(
+        "`{target}` was replaced by {found} since the swap, which rollback never removes, even forced; \
+         move it away, then roll back again"
+    )]
+    DriftNotReplaceable { target: String, found: String },
+
+    #[error(
         "commit needs a smoke runner under this policy; give the engine one (or use a policy that does not require health checks)"
     )]
     NoSmokeRunner,
@@ -319,7 +325,7 @@ impl Error {
                 ErrorId::BackupMissing
             }
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
-            Error::Drift { .. } => ErrorId::Drift,
+            Error::Drift { .. } | Error::DriftNotReplaceable { .. } => ErrorId::Drift,
             Error::NoSmokeRunner | Error::Smoke { .. } => ErrorId::Smoke,
             Error::Rescue { .. } => ErrorId::Rescue,
             // A full or read-only filesystem under the sink is still an audit failure: the

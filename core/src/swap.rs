@@ -8,6 +8,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::rc::Rc;
 
+use rustix::fs::FileType;
 use rustix::io::Errno;
 
 use crate::backup::{Names, Sidecar};
@@ -210,8 +211,25 @@ pub(crate) fn restore_prior(
     let names = &slot.names;
     let inspect = target.io(Step::Inspect);
     if sidecar.prior.is_at(dir, &target.name).map_err(inspect)? {
-        remove_leftovers(target, slot)?;
-        return Ok(Restored::AlreadyPrior);
+        match second_original(target, sidecar, slot)? {
+            None => {
+                remove_leftovers(target, slot)?;
+                return Ok(Restored::AlreadyPrior);
+            }
+            // A package reinstall put an equal object there while the original is still kept:
+            // restoring it (forced) is the only change that keeps the original inode.
+            Some(kept) if !force => {
+                return Err(Error::Drift {
+                    target: target.rel.clone(),
+                    found: format!(
+                        "{} equal to the prior one, while the original is still kept as `{}`",
+                        describe_at(dir, &target.name),
+                        kept.to_string_lossy()
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
     }
     let placed = sidecar
         .placed
@@ -219,6 +237,18 @@ pub(crate) fn restore_prior(
         .map_err(target.io(Step::Inspect))?;
     if !placed && !force {
         return Err(Error::Drift {
+            target: target.rel.clone(),
+            found: describe_at(dir, &target.name),
+        });
+    }
+    if !placed
+        && let Some(found) = sys::lstat_at(dir, &target.name).map_err(target.io(Step::Inspect))?
+        && !matches!(found.file_type, FileType::RegularFile | FileType::Symlink)
+    {
+        // Forced or not, the engine removes only a single drifted file or link: a directory
+        // (or a device, a socket) would end up under the backup name and break every later
+        // rollback.
+        return Err(Error::DriftNotReplaceable {
             target: target.rel.clone(),
             found: describe_at(dir, &target.name),
         });
@@ -273,8 +303,10 @@ pub(crate) fn restore_prior(
             sys::rename_exchange(dir, &names.temp, dir, &target.name)
                 .map_err(target.restore_err(Step::Exchange))?;
             crash_point!(RollbackAfterRestore);
-            sys::unlink_at(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
+            // The store copy goes first: the displaced link beside the target marks the
+            // restore as the engine's until the end (see `second_original`).
             sys::unlink_at(from_dir, from).map_err(target.restore_err(Step::Unlink))?;
+            sys::unlink_at(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
             crash_point!(RollbackAfterUnlink);
             true
         }
@@ -285,6 +317,49 @@ pub(crate) fn restore_prior(
         degraded,
         forced: !placed,
     })
+}
+
+/// When the target already equals the prior state: the name of a second copy of the prior
+/// object, kept by the engine, that is not the target itself and not explained by a restore in
+/// progress. Its existence means someone else put the equal object at the target.
+fn second_original<'n>(
+    target: &Target,
+    sidecar: &Sidecar,
+    slot: &'n BackupSlot,
+) -> Result<Option<&'n OsStr>, Error> {
+    if sidecar.prior == ObjectState::None {
+        return Ok(None);
+    }
+    let dir = target.dir.fd();
+    let names = &slot.names;
+    let inspect = |e| target.io(Step::Inspect)(e);
+    // A restore displaces our link to the backup name (same filesystem) or to the temporary
+    // name (from a store on another filesystem); until the end it marks the restore as ours.
+    if sidecar.placed.is_at(dir, &names.temp).map_err(inspect)?
+        || sidecar
+            .placed
+            .is_at(slot.dir.fd(), &names.backup)
+            .map_err(inspect)?
+    {
+        return Ok(None);
+    }
+    let at_target = sys::lstat_at(dir, &target.name).map_err(inspect)?;
+    for (copy_dir, name) in [
+        (slot.dir.fd(), names.backup.as_os_str()),
+        (dir, names.temp.as_os_str()),
+    ] {
+        if !sidecar.prior.is_at(copy_dir, name).map_err(inspect)? {
+            continue;
+        }
+        let copy = sys::lstat_at(copy_dir, name).map_err(inspect)?;
+        // The same inode under both names is the hard-link fallback of a swap, not a copy.
+        let same_inode =
+            matches!((&at_target, &copy), (Some(a), Some(b)) if (a.dev, a.ino) == (b.dev, b.ino));
+        if !same_inode {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
 }
 
 /// Once the target is its prior state, every name of the generation but the sidecar is debris
