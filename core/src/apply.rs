@@ -377,7 +377,11 @@ impl Switchyard {
         }
         if let Some((failed, e)) = failure {
             out.emit(failure_fact(out, &prepared, failed, &e));
-            let finished: Vec<usize> = done.iter().map(|(i, _)| *i).collect();
+            let mut finished: Vec<usize> = done.iter().map(|(i, _)| *i).collect();
+            // An original that could not be put back is described by its sidecar alone.
+            if let (Some(i), Error::Stranded { .. }) = (failed, &e) {
+                finished.push(i);
+            }
             discard_sidecars(&prepared, &finished);
             self.undo(&prepared, &done, out);
             return Err(e);

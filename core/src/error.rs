@@ -8,7 +8,7 @@
 //! | `E_ATOMIC_SWAP`    | 40   | a swap step (temp link, exchange, rename, fsync) failed         |
 //! | `E_EXDEV`          | 50   | the backup store is on another filesystem and copying is forbidden |
 //! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object      |
-//! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back                    |
+//! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back, or a failed swap could not (the error names where the original is kept; its sidecar stays, so a later rollback restores it) |
 //! | `E_SMOKE`          | 80   | no smoke runner, or a swapped target failed its health check    |
 //! | `E_DRIFT`          | 90   | the target was changed by someone else since the swap           |
 //! | `E_RESCUE`         | 100  | no working rescue toolset survives the plan                     |
@@ -265,6 +265,18 @@ pub enum Error {
     },
 
     #[error(
+        "the original of `{target}` is kept as `{kept}` beside it: the swap failed ({cause}) and \
+         putting the original back failed too ({undo}); its sidecar is kept, so rolling back the \
+         plan restores it"
+    )]
+    Stranded {
+        target: String,
+        kept: String,
+        cause: Box<Error>,
+        undo: io::Error,
+    },
+
+    #[error(
         "`{target}` was changed by someone else since the swap (it is now {found}); \
          it was left untouched. Inspect it, then roll back with force to replace it"
     )]
@@ -325,6 +337,7 @@ impl Error {
                 ErrorId::BackupMissing
             }
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
+            Error::Stranded { .. } => ErrorId::RestoreFailed,
             Error::Drift { .. } | Error::DriftNotReplaceable { .. } => ErrorId::Drift,
             Error::NoSmokeRunner | Error::Smoke { .. } => ErrorId::Smoke,
             Error::Rescue { .. } => ErrorId::Rescue,

@@ -138,13 +138,22 @@ pub(crate) fn link_into_place(
 
 /// Puts the prior object (under `temp`) back at the target and removes the new link, after a
 /// failure between the exchange and the backup rename. If even that fails, the prior object
-/// stays under `temp`, where rollback looks for it.
+/// stays under `temp`, where rollback looks for it, and the error says so
+/// ([`Error::Stranded`]): the caller must keep the sidecar that describes it.
 fn undo_exchange(target: &Target, temp: &OsStr, cause: Error) -> Error {
     let dir = target.dir.fd();
-    if sys::rename_exchange(dir, temp, dir, &target.name).is_ok() {
-        let _ = sys::unlink_if_exists(dir, temp);
+    match sys::rename_exchange(dir, temp, dir, &target.name) {
+        Ok(()) => {
+            let _ = sys::unlink_if_exists(dir, temp);
+            cause
+        }
+        Err(undo) => Error::Stranded {
+            target: target.rel.clone(),
+            kept: temp.to_string_lossy().into_owned(),
+            cause: Box::new(cause),
+            undo,
+        },
     }
-    cause
 }
 
 /// Where `RENAME_EXCHANGE` is unsupported: hard-link the prior object to its backup name first,

@@ -17,7 +17,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use switchyard::crash::{CrashPoint, set_observer};
-use switchyard::{MemorySink, RollbackOptions};
+use switchyard::{ApplyMode, MemorySink, RollbackOptions};
 
 use support::{Sandbox, child_role, commit, permissive, roll_back};
 
@@ -129,4 +129,59 @@ fn kill_at_every_crash_point() {
         roll_back(&engine, &plan);
         assert_eq!(sb.snapshot_without_sidecars(), before, "{point}");
     }
+}
+
+/// The child of the stranded-original test: at the exchange it makes the target's directory
+/// immutable, so both the backup rename and the exchange back fail; it reports the error.
+fn strand_child(dir: std::path::PathBuf) {
+    let bin = dir.join("root/usr/bin");
+    set_observer(move |reached| {
+        if reached == CrashPoint::ApplyAfterSwap {
+            support::set_immutable(&bin, true);
+        }
+    });
+    let sb = Sandbox {
+        root: dir.join("root"),
+        dir,
+    };
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+    support::set_immutable(&sb.path("usr/bin"), false);
+    let err = result.expect_err("the apply succeeded in an immutable directory");
+    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+}
+
+/// When the swap fails after the exchange and putting the original back fails too, the original
+/// stays under the temporary name: apply says so (`E_RESTORE_FAILED`, naming it), keeps the
+/// sidecar that describes it, and a later rollback brings it back, same inode.
+#[test]
+fn a_failed_undo_keeps_the_record_of_the_stranded_original() {
+    if let Some(dir) = child_role() {
+        strand_child(dir);
+        return;
+    }
+    let sb = Sandbox::new("stranded-original");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    let before = sb.snapshot();
+    let status = support::spawn_child_role(
+        "a_failed_undo_keeps_the_record_of_the_stranded_original",
+        &sb.dir,
+    )
+    .wait()
+    .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
+    let (id, message) = reported.split_once('\n').unwrap();
+    assert_eq!(id, "E_RESTORE_FAILED", "{message}");
+    assert!(message.contains(".ls.switchyard.1.tmp"), "{message}");
+    assert!(
+        sb.path("usr/bin/.ls.switchyard.1.json").exists(),
+        "the sidecar of the stranded original was deleted"
+    );
+
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let report = roll_back(&permissive(), &plan);
+    assert_eq!(report.restored, 1);
+    assert_eq!(sb.snapshot_without_sidecars(), before);
 }
