@@ -15,7 +15,7 @@ use crate::plan::{Action, ActionKind, Plan};
 use crate::policy::LinkStyle;
 use crate::rescue;
 use crate::state::{Kind, ObjectState, Unsupported};
-use crate::swap::{BackupSlot, Restored, Target, link_into_place, restore_prior};
+use crate::swap::{BackupSlot, Restored, Target, check_names_free, link_into_place, restore_prior};
 use crate::sys;
 use crate::tree::{SyncSet, relative_destination};
 
@@ -252,6 +252,7 @@ impl Switchyard {
                         None => 1,
                     };
                     let names = Names::new(&target.name, generation);
+                    check_names_free(&target, slot_dir.as_deref(), &names)?;
                     Work::Link {
                         dest,
                         names,
@@ -438,8 +439,6 @@ impl Switchyard {
                     .then(|| names.backup.to_string_lossy().into_owned()),
             };
             if let Err(source) = sidecar.write_temp(dir.fd(), names) {
-                // A partial temporary (a full disk fails the write after the create) is ours.
-                let _ = sys::unlink_if_exists(dir.fd(), &names.sidecar_tmp);
                 let e = Error::Io {
                     target: p.target.rel.clone(),
                     step: Step::WriteSidecar,

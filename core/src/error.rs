@@ -243,6 +243,12 @@ pub enum Error {
     )]
     CrossFilesystem { target: String },
 
+    #[error(
+        "`{path}` carries one of the engine's names but the engine did not make it; \
+         it was left alone: move it away, then try again"
+    )]
+    ForeignFile { path: String },
+
     #[error("no backup of `{target}` exists ({sidecar}); nothing can be restored")]
     NoBackup { target: String, sidecar: String },
 
@@ -318,7 +324,8 @@ impl Error {
             | Error::EmptyPlan
             | Error::DuplicateTarget { .. }
             | Error::UnsupportedKind { .. }
-            | Error::BadSource { .. } => ErrorId::Policy,
+            | Error::BadSource { .. }
+            | Error::ForeignFile { .. } => ErrorId::Policy,
             Error::OpenRoot { source, .. } => errno_id(source, ErrorId::Policy),
             Error::SourceOwnership { .. } => ErrorId::Ownership,
             Error::NoLockManager | Error::LockTimeout { .. } | Error::LockFile { .. } => {

@@ -6,6 +6,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 
 use rustix::fs::FileType;
@@ -16,7 +17,7 @@ use crate::copy::copy_object;
 use crate::error::{Error, Step};
 use crate::state::{ObjectState, describe_at};
 use crate::sys;
-use crate::tree::Dir;
+use crate::tree::{Dir, display};
 
 /// A target resolved for an operation: its parent directory (held open) and its name.
 #[derive(Debug)]
@@ -222,7 +223,7 @@ pub(crate) fn restore_prior(
     if sidecar.prior.is_at(dir, &target.name).map_err(inspect)? {
         match second_original(target, sidecar, slot)? {
             None => {
-                remove_leftovers(target, slot)?;
+                remove_leftovers(target, sidecar, slot)?;
                 return Ok(Restored::AlreadyPrior);
             }
             // A package reinstall put an equal object there while the original is still kept:
@@ -266,7 +267,7 @@ pub(crate) fn restore_prior(
     if sidecar.prior == ObjectState::None {
         sys::unlink_at(dir, &target.name).map_err(target.restore_err(Step::Unlink))?;
         crash_point!(RollbackAfterRestore);
-        remove_leftovers(target, slot)?;
+        remove_leftovers(target, sidecar, slot)?;
         return Ok(Restored::Done {
             degraded: false,
             forced: !placed,
@@ -306,7 +307,7 @@ pub(crate) fn restore_prior(
         Err(e) if is(&e, Errno::XDEV) => {
             // The backup is a copy in a store on another filesystem: copy it back beside the
             // target, exchange, then drop the displaced link and the store copy.
-            sys::unlink_if_exists(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
+            remove_own_object(target, sidecar, &target.dir, &names.temp)?;
             copy_object(from_dir, from, dir, &names.backup_tmp, &names.temp)
                 .map_err(target.restore_err(Step::CopyBackup))?;
             sys::rename_exchange(dir, &names.temp, dir, &target.name)
@@ -321,7 +322,7 @@ pub(crate) fn restore_prior(
         }
         Err(e) => return Err(target.restore_err(Step::Exchange)(e)),
     };
-    remove_leftovers(target, slot)?;
+    remove_leftovers(target, sidecar, slot)?;
     Ok(Restored::Done {
         degraded,
         forced: !placed,
@@ -372,16 +373,89 @@ fn second_original<'n>(
 }
 
 /// Once the target is its prior state, every name of the generation but the sidecar is debris
-/// of an interrupted swap or restore (a temporary link, a displaced link, a partial copy).
-fn remove_leftovers(target: &Target, slot: &BackupSlot) -> Result<(), Error> {
+/// of an interrupted swap or restore (a temporary link, a displaced link, a partial copy). Each
+/// is removed only when it provably is the engine's; anything else under those names is a file
+/// of the tree, left alone and named in the error.
+fn remove_leftovers(target: &Target, sidecar: &Sidecar, slot: &BackupSlot) -> Result<(), Error> {
     let names = &slot.names;
-    let unlink =
-        |d, n: &OsString| sys::unlink_if_exists(d, n).map_err(target.restore_err(Step::Unlink));
-    unlink(target.dir.fd(), &names.temp)?;
-    unlink(target.dir.fd(), &names.backup_tmp)?;
-    unlink(slot.dir.fd(), &names.backup)?;
-    unlink(slot.dir.fd(), &names.backup_tmp)?;
-    unlink(slot.dir.fd(), &names.sidecar_tmp)?;
+    remove_own_object(target, sidecar, &target.dir, &names.temp)?;
+    remove_own_object(target, sidecar, &slot.dir, &names.backup)?;
+    // Partial copies exist only where backups are copied: a store on another filesystem.
+    let copies = slot.dir.dev() != target.dir.dev();
+    for dir in [&target.dir, &slot.dir] {
+        remove_own(target, dir, &names.backup_tmp, |_| Ok(copies))?;
+    }
+    remove_own(target, &slot.dir, &names.sidecar_tmp, |d| {
+        Ok(Sidecar::is_own_temp(d, names, &target.rel))
+    })
+}
+
+/// Removes `dir/name` when it holds what the swap placed (a displaced link) or a copy of the
+/// prior object; anything else there is not the engine's.
+fn remove_own_object(
+    target: &Target,
+    sidecar: &Sidecar,
+    dir: &Dir,
+    name: &OsStr,
+) -> Result<(), Error> {
+    remove_own(target, dir, name, |d| {
+        Ok(sidecar.placed.is_at(d, name)? || sidecar.prior.is_at(d, name)?)
+    })
+}
+
+/// Removes `dir/name` if it exists and `ours` says the engine made it; fails naming it otherwise.
+fn remove_own(
+    target: &Target,
+    dir: &Dir,
+    name: &OsStr,
+    ours: impl FnOnce(BorrowedFd<'_>) -> io::Result<bool>,
+) -> Result<(), Error> {
+    let fd = dir.fd();
+    if sys::lstat_at(fd, name)
+        .map_err(target.io(Step::Inspect))?
+        .is_none()
+    {
+        return Ok(());
+    }
+    if !ours(fd).map_err(target.io(Step::Inspect))? {
+        return Err(foreign(dir, name));
+    }
+    sys::unlink_if_exists(fd, name).map_err(target.restore_err(Step::Unlink))?;
+    Ok(())
+}
+
+fn foreign(dir: &Dir, name: &OsStr) -> Error {
+    Error::ForeignFile {
+        path: display(&dir.real_rel().join(name)),
+    }
+}
+
+/// Preflight of a link: every name the generation will create must be free, but for a sidecar
+/// temporary this engine wrote (which writing the sidecar replaces). A name that is taken holds
+/// a file the engine did not make: refuse, naming it, rather than remove or overwrite it.
+pub(crate) fn check_names_free(
+    target: &Target,
+    slot_dir: Option<&Dir>,
+    names: &Names,
+) -> Result<(), Error> {
+    let mut wanted = vec![
+        (&*target.dir, &names.temp),
+        (&*target.dir, &names.backup_tmp),
+    ];
+    if let Some(slot) = slot_dir {
+        wanted.extend([(slot, &names.backup), (slot, &names.backup_tmp)]);
+        wanted.push((slot, &names.sidecar_tmp));
+    }
+    for (dir, name) in wanted {
+        let taken = sys::lstat_at(dir.fd(), name)
+            .map_err(target.io(Step::Inspect))?
+            .is_some();
+        let own_sidecar =
+            *name == names.sidecar_tmp && Sidecar::is_own_temp(dir.fd(), names, &target.rel);
+        if taken && !own_sidecar {
+            return Err(foreign(dir, name));
+        }
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 mod atomicity;
 mod drift;
 mod dry_run;
+mod engine_files;
 mod facts;
 mod governance;
 mod partial_failure;
