@@ -49,6 +49,8 @@ struct Prepared<'p> {
     action: &'p Action,
     target: Target,
     before: ObjectState,
+    /// The inode (device, number) preflight inspected, for a prior file or symlink.
+    identity: Option<(u64, u64)>,
     work: Work,
 }
 
@@ -198,6 +200,15 @@ impl Switchyard {
                 target: target.rel.clone(),
             });
         }
+        let inspect = |source| Error::Io {
+            target: target.rel.clone(),
+            step: Step::Inspect,
+            source,
+        };
+        // Taken before the fingerprint: a replacement in between fails one check or the other.
+        let identity = sys::lstat_at(target.dir.fd(), &target.name)
+            .map_err(inspect)?
+            .map(|m| (m.dev, m.ino));
         let before = match ObjectState::capture(target.dir.fd(), &target.name) {
             Ok(Ok(state)) => state,
             Ok(Err(Unsupported::Kind(found))) => {
@@ -287,6 +298,7 @@ impl Switchyard {
             action,
             target,
             before,
+            identity,
             work,
         })
     }
@@ -353,7 +365,13 @@ impl Switchyard {
                 Work::Link { dest, recorded, .. } => {
                     let (_, slot) = recorded.as_ref().expect("phase 1 records every link");
                     sync.add(&slot.dir);
-                    link_into_place(&p.target, dest, &p.before, slot, self.policy.allow_degraded)
+                    link_into_place(
+                        &p.target,
+                        dest,
+                        (&p.before, p.identity),
+                        slot,
+                        self.policy.allow_degraded,
+                    )
                 }
                 Work::Restore { sidecar, slot } => {
                     sync.add(&slot.dir);
@@ -544,7 +562,7 @@ impl Switchyard {
                         ObjectState::Symlink { dest } => link_into_place(
                             &p.target,
                             dest,
-                            &sidecar.prior,
+                            (&sidecar.prior, None),
                             slot,
                             self.policy.allow_degraded,
                         )

@@ -58,11 +58,13 @@ fn is(err: &io::Error, errno: Errno) -> bool {
 }
 
 /// Makes `target` a symlink to `dest`. A prior file or symlink ends up under the slot's backup
-/// name, the same inode (or, across filesystems, a synced copy: `Ok(true)`, degraded).
+/// name, the same inode (or, across filesystems, a synced copy: `Ok(true)`, degraded). `prior`
+/// is the state preflight found, with its inode (device, number) when known: an object that is
+/// not that one is put back and the swap fails with drift.
 pub(crate) fn link_into_place(
     target: &Target,
     dest: &str,
-    prior: &ObjectState,
+    (prior, identity): (&ObjectState, Option<(u64, u64)>),
     slot: &BackupSlot,
     allow_degraded: bool,
 ) -> Result<bool, Error> {
@@ -92,13 +94,26 @@ pub(crate) fn link_into_place(
 
     match sys::rename_exchange(dir, temp, dir, &target.name) {
         Ok(()) => {}
-        Err(e) if is(&e, Errno::INVAL) => return link_by_hard_link(target, slot, allow_degraded),
+        Err(e) if is(&e, Errno::INVAL) => {
+            return link_by_hard_link(target, (prior, identity), slot, allow_degraded);
+        }
         Err(e) => {
             let _ = sys::unlink_if_exists(dir, temp);
             return Err(target.io(Step::Exchange)(e));
         }
     }
     crash_point!(ApplyAfterSwap);
+    match is_inspected(target, dir, temp, (prior, identity)) {
+        Ok(true) => {}
+        Ok(false) => {
+            let drift = Error::Drift {
+                target: target.rel.clone(),
+                found: format!("{}, put there after preflight", describe_at(dir, temp)),
+            };
+            return Err(undo_exchange(target, temp, drift));
+        }
+        Err(e) => return Err(undo_exchange(target, temp, e)),
+    }
 
     // The prior object now sits under the temporary name; give it its backup name.
     let moved = sys::rename_noreplace(dir, temp, slot.dir.fd(), &slot.names.backup);
@@ -157,10 +172,29 @@ fn undo_exchange(target: &Target, temp: &OsStr, cause: Error) -> Error {
     }
 }
 
+/// Whether `dir/name` is the object preflight inspected: the same inode (when known) and the
+/// same fingerprint. Checked on what an exchange took out, so a target replaced in between is
+/// never kept as the backup under a sidecar that describes another object.
+fn is_inspected(
+    target: &Target,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    (prior, identity): (&ObjectState, Option<(u64, u64)>),
+) -> Result<bool, Error> {
+    let meta = sys::lstat_at(dir, name).map_err(target.io(Step::Inspect))?;
+    let same_inode = match (identity, meta) {
+        (_, None) => false,
+        (Some(id), Some(m)) => (m.dev, m.ino) == id,
+        (None, Some(_)) => true,
+    };
+    Ok(same_inode && prior.is_at(dir, name).map_err(target.io(Step::Inspect))?)
+}
+
 /// Where `RENAME_EXCHANGE` is unsupported: hard-link the prior object to its backup name first,
 /// then rename the new link over the target. The target is still never missing.
 fn link_by_hard_link(
     target: &Target,
+    (prior, identity): (&ObjectState, Option<(u64, u64)>),
     slot: &BackupSlot,
     allow_degraded: bool,
 ) -> Result<bool, Error> {
@@ -191,6 +225,18 @@ fn link_by_hard_link(
         }
         Err(e) => return Err(cleanup(target.io(Step::BackupRename)(e))),
     };
+    // The backup is the target's own inode (or a copy of it): it must be what preflight saw.
+    let kept = (prior, if degraded { None } else { identity });
+    if !is_inspected(target, backup_dir, &slot.names.backup, kept)? {
+        let _ = sys::unlink_if_exists(backup_dir, &slot.names.backup);
+        return Err(cleanup(Error::Drift {
+            target: target.rel.clone(),
+            found: format!(
+                "{}, put there after preflight",
+                describe_at(dir, &target.name)
+            ),
+        }));
+    }
     if let Err(e) = sys::rename_replace(dir, temp, dir, &target.name) {
         let _ = sys::unlink_if_exists(backup_dir, &slot.names.backup);
         return Err(cleanup(target.io(Step::Rename)(e)));

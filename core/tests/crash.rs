@@ -14,6 +14,7 @@ compile_error!(
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use switchyard::crash::{CrashPoint, set_observer};
@@ -184,4 +185,64 @@ fn a_failed_undo_keeps_the_record_of_the_stranded_original() {
     let report = roll_back(&permissive(), &plan);
     assert_eq!(report.restored, 1);
     assert_eq!(sb.snapshot_without_sidecars(), before);
+}
+
+/// The child of the replaced-target test: right before the exchange, another process replaces
+/// the target with a new file (same bytes and mode, as a package reinstall would); it reports
+/// the apply's error.
+fn replace_child(dir: std::path::PathBuf) {
+    let target = dir.join("root/usr/bin/ls");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    set_observer(move |reached| {
+        if reached == CrashPoint::ApplyAfterTempLink
+            && !done.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let fresh = target.with_file_name("ls.dpkg-new");
+            fs::write(&fresh, "GNU ls\n").unwrap();
+            fs::set_permissions(&fresh, fs::Permissions::from_mode(0o755)).unwrap();
+            fs::rename(&fresh, &target).unwrap();
+        }
+    });
+    let sb = Sandbox {
+        root: dir.join("root"),
+        dir,
+    };
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+    let err = result.expect_err("the apply swapped out an object it never inspected");
+    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+}
+
+/// A target replaced between preflight and the exchange is not swapped into the backup under a
+/// sidecar that describes the old object: apply checks what the exchange took out (inode and
+/// fingerprint), swaps it back and fails `E_DRIFT`.
+#[test]
+fn a_target_replaced_before_the_exchange_is_swapped_back() {
+    if let Some(dir) = child_role() {
+        replace_child(dir);
+        return;
+    }
+    let sb = Sandbox::new("replaced-before-exchange");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    let status = support::spawn_child_role(
+        "a_target_replaced_before_the_exchange_is_swapped_back",
+        &sb.dir,
+    )
+    .wait()
+    .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
+    let (id, message) = reported.split_once('\n').unwrap();
+    assert_eq!(id, "E_DRIFT", "{message}");
+    // The replacement is in place, untouched, and nothing of the engine's is left.
+    let now = sb.snapshot();
+    assert_eq!(now["usr/bin/ls"].content.as_deref(), Some(&b"GNU ls\n"[..]));
+    assert_eq!(
+        now.keys()
+            .filter(|p| p.starts_with("usr/bin/"))
+            .collect::<Vec<_>>(),
+        ["usr/bin/ls"],
+        "debris or a backup of the replaced object was left"
+    );
 }
