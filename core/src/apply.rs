@@ -11,6 +11,7 @@ use crate::backup::{Names, SIDECAR_SCHEMA, Sidecar};
 use crate::engine::{ApplyMode, Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
 use crate::facts::{Decision, Fact, FactSink, Reason, Stage};
+use crate::history::{Generation, History};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::policy::LinkStyle;
 use crate::rescue;
@@ -273,7 +274,8 @@ impl Switchyard {
                 }
             }
             ActionKind::Restore => {
-                let Some((sidecar, slot)) = trees.newest_sidecar(&target, None)? else {
+                let newest = History::read(trees, &target)?.generations.pop();
+                let Some(Generation { sidecar, slot, .. }) = newest else {
                     return Err(Error::NoBackup {
                         target: target.rel.clone(),
                         sidecar: Names::new(&target.name, 1)

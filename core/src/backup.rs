@@ -126,6 +126,20 @@ pub(crate) fn generations(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
     found
 }
 
+/// Every generation of `target_name` with a backup among `names` but no sidecar, oldest first.
+pub(crate) fn orphan_backups(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
+    let with_sidecar = generations(names, target_name);
+    let mut found: Vec<u32> = names
+        .iter()
+        .filter_map(|n| EngineName::parse(n))
+        .filter(|n| n.file == EngineFile::Backup && n.target == target_name)
+        .map(|n| n.generation)
+        .filter(|g| !with_sidecar.contains(g))
+        .collect();
+    found.sort_unstable();
+    found
+}
+
 /// What one swap did, written durably before the swap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

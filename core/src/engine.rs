@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
-use crate::backup::{self, Names, Sidecar};
+use crate::backup;
 use crate::error::{Error, Step};
 use crate::facts::{CANONICAL_TS, Decision, Fact, FactSink, Stage};
 use crate::lock::{FileLock, LockGuard, millis};
 use crate::plan::{Action, Plan};
 use crate::policy::Policy;
 use crate::smoke::SmokeRunner;
-use crate::swap::{BackupSlot, Target};
+use crate::swap::Target;
 use crate::sys;
 use crate::tree::{Dir, Root, SyncSet};
 
@@ -302,34 +302,10 @@ impl Trees {
         Ok(backup::generations(names, &target.name))
     }
 
-    /// The newest sidecar of `target` written by `plan_id` (any plan when `None`), with its slot.
-    pub(crate) fn newest_sidecar(
-        &mut self,
-        target: &Target,
-        plan_id: Option<Uuid>,
-    ) -> Result<Option<(Sidecar, BackupSlot)>, Error> {
-        let Some(dir) = self.backup_dir(target, None)? else {
-            return Ok(None);
-        };
-        for generation in self.generations(&dir, target)?.into_iter().rev() {
-            let names = Names::new(&target.name, generation);
-            let read = Sidecar::read(dir.fd(), &names).map_err(|source| Error::Io {
-                target: target.rel.clone(),
-                step: Step::ReadSidecar,
-                source,
-            })?;
-            let sidecar = read.map_err(|reason| Error::BadSidecar {
-                sidecar: names.sidecar.to_string_lossy().into_owned(),
-                reason,
-            })?;
-            if plan_id.is_none_or(|id| id == sidecar.plan_id) {
-                let slot = BackupSlot {
-                    dir: Rc::clone(&dir),
-                    names,
-                };
-                return Ok(Some((sidecar, slot)));
-            }
-        }
-        Ok(None)
+    /// The generations of `target` in `dir` with a backup but no sidecar, oldest first.
+    pub(crate) fn orphan_backups(&mut self, dir: &Dir, target: &Target) -> Result<Vec<u32>, Error> {
+        self.generations(dir, target)?;
+        let names = &self.listings[&dir.key()];
+        Ok(backup::orphan_backups(names, &target.name))
     }
 }

@@ -259,6 +259,12 @@ pub enum Error {
         expected: String,
     },
 
+    #[error(
+        "the backup `{backup}` of `{target}` has lost its sidecar, so which plan placed it and \
+         what it restores is unknown; nothing was changed: restore it by hand"
+    )]
+    SidecarMissing { target: String, backup: String },
+
     #[error("the sidecar `{sidecar}` is unreadable: {reason}")]
     BadSidecar { sidecar: String, reason: String },
 
@@ -340,9 +346,10 @@ impl Error {
             ),
             Error::Raced { .. } => ErrorId::AtomicSwap,
             Error::CrossFilesystem { .. } => ErrorId::Exdev,
-            Error::NoBackup { .. } | Error::BackupMissing { .. } | Error::BadSidecar { .. } => {
-                ErrorId::BackupMissing
-            }
+            Error::NoBackup { .. }
+            | Error::BackupMissing { .. }
+            | Error::BadSidecar { .. }
+            | Error::SidecarMissing { .. } => ErrorId::BackupMissing,
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
             Error::Stranded { .. } => ErrorId::RestoreFailed,
             Error::Drift { .. } | Error::DriftNotReplaceable { .. } => ErrorId::Drift,

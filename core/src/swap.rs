@@ -422,7 +422,11 @@ fn second_original<'n>(
 /// of an interrupted swap or restore (a temporary link, a displaced link, a partial copy). Each
 /// is removed only when it provably is the engine's; anything else under those names is a file
 /// of the tree, left alone and named in the error.
-fn remove_leftovers(target: &Target, sidecar: &Sidecar, slot: &BackupSlot) -> Result<(), Error> {
+pub(crate) fn remove_leftovers(
+    target: &Target,
+    sidecar: &Sidecar,
+    slot: &BackupSlot,
+) -> Result<(), Error> {
     let names = &slot.names;
     remove_own_object(target, sidecar, &target.dir, &names.temp)?;
     remove_own_object(target, sidecar, &slot.dir, &names.backup)?;

@@ -6,6 +6,7 @@ mod dry_run;
 mod engine_files;
 mod facts;
 mod governance;
+mod history;
 mod partial_failure;
 mod paths;
 mod prune;
