@@ -2,15 +2,15 @@
 //!
 //! | id                 | exit | cause                                                          |
 //! |--------------------|------|----------------------------------------------------------------|
-//! | `E_POLICY`         | 10   | the request or the tree breaks policy (bad path, odd file type) |
+//! | `E_POLICY`         | 10   | the request or the tree breaks policy (bad path, odd file type, a file of the tree under one of the engine's names) |
 //! | `E_OWNERSHIP`      | 20   | a link source is writable by others than root                   |
 //! | `E_LOCKING`        | 30   | no lock manager, or the lock was not acquired in time           |
 //! | `E_ATOMIC_SWAP`    | 40   | a swap step (temp link, exchange, rename, fsync) failed         |
 //! | `E_EXDEV`          | 50   | the backup store is on another filesystem and copying is forbidden |
-//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object      |
+//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar |
 //! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back, or a failed swap could not (the error names where the original is kept; its sidecar stays, so a later rollback restores it) |
 //! | `E_SMOKE`          | 80   | no smoke runner, or a swapped target failed its health check    |
-//! | `E_DRIFT`          | 90   | the target was changed by someone else since the swap           |
+//! | `E_DRIFT`          | 90   | the target is not what the swap placed: someone else changed it (even to a copy equal to the prior object), it changed between preflight and the swap, or a later plan's swap covers it |
 //! | `E_RESCUE`         | 100  | no working rescue toolset survives the plan                     |
 //! | `E_NO_SPACE`       | 110  | the filesystem or quota is full                                 |
 //! | `E_READ_ONLY`      | 120  | the filesystem is mounted read-only                             |
