@@ -404,8 +404,7 @@ impl Switchyard {
                 finished.push(i);
             }
             discard_sidecars(&prepared, &finished);
-            self.undo(&prepared, &done, out);
-            return Err(e);
+            return Err(undone(e, self.undo(&prepared, &done, out)));
         }
 
         for (i, p) in prepared.iter().enumerate() {
@@ -417,7 +416,7 @@ impl Switchyard {
 
         if let Err(e) = self.health_check(&prepared, &done, out) {
             if self.policy.auto_rollback {
-                self.undo(&prepared, &done, out);
+                return Err(undone(e, self.undo(&prepared, &done, out)));
             }
             return Err(e);
         }
@@ -545,8 +544,14 @@ impl Switchyard {
     }
 
     /// Undoes the changes of this apply, newest first: links go back to their prior objects,
-    /// restores get their links back. Emits `rollback` facts and a `rollback.summary`.
-    fn undo(&self, prepared: &[Prepared<'_>], done: &[(usize, bool)], out: &mut Emitter<'_>) {
+    /// restores get their links back. Emits `rollback` facts and a `rollback.summary`, and
+    /// returns the first failure.
+    fn undo(
+        &self,
+        prepared: &[Prepared<'_>],
+        done: &[(usize, bool)],
+        out: &mut Emitter<'_>,
+    ) -> Option<Error> {
         let mut sync = SyncSet::default();
         let mut first_error = None;
         for &(i, _) in done.iter().rev() {
@@ -593,6 +598,18 @@ impl Switchyard {
         }
         let summary = out.summary(Stage::RollbackSummary, done.len(), first_error.as_ref());
         out.emit(summary);
+        first_error
+    }
+}
+
+/// The error of a failed apply: its cause, or, when the undo failed too, both.
+fn undone(cause: Error, undo: Option<Error>) -> Error {
+    match undo {
+        None => cause,
+        Some(undo) => Error::UndoFailed {
+            cause: Box::new(cause),
+            undo: Box::new(undo),
+        },
     }
 }
 

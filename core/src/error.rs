@@ -8,7 +8,7 @@
 //! | `E_ATOMIC_SWAP`    | 40   | a swap step (temp link, exchange, rename, fsync) failed         |
 //! | `E_EXDEV`          | 50   | the backup store is on another filesystem and copying is forbidden |
 //! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar |
-//! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back, or a failed swap could not (the error names where the original is kept; its sidecar stays, so a later rollback restores it) |
+//! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back, or a failed apply could not undo itself (the error names the target and where the original is kept; its sidecar stays, so a later rollback restores it) |
 //! | `E_SMOKE`          | 80   | no smoke runner, or a swapped target failed its health check    |
 //! | `E_DRIFT`          | 90   | the target is not what the swap placed: someone else changed it (even to a copy equal to the prior object), it changed between preflight and the swap, or a later plan's swap covers it |
 //! | `E_RESCUE`         | 100  | no working rescue toolset survives the plan                     |
@@ -289,6 +289,12 @@ pub enum Error {
     },
 
     #[error(
+        "{cause}; undoing the apply failed too, so part of it stays in place ({undo}); the \
+         sidecars of what stays are kept, so rolling back the plan finishes the undo"
+    )]
+    UndoFailed { cause: Box<Error>, undo: Box<Error> },
+
+    #[error(
         "`{target}` was changed by someone else since the swap (it is now {found}); \
          it was left untouched. Inspect it, then roll back with force to replace it"
     )]
@@ -351,7 +357,7 @@ impl Error {
             | Error::BadSidecar { .. }
             | Error::SidecarMissing { .. } => ErrorId::BackupMissing,
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
-            Error::Stranded { .. } => ErrorId::RestoreFailed,
+            Error::Stranded { .. } | Error::UndoFailed { .. } => ErrorId::RestoreFailed,
             Error::Drift { .. } | Error::DriftNotReplaceable { .. } => ErrorId::Drift,
             Error::NoSmokeRunner | Error::Smoke { .. } => ErrorId::Smoke,
             Error::Rescue { .. } => ErrorId::Rescue,

@@ -246,3 +246,69 @@ fn a_target_replaced_before_the_exchange_is_swapped_back() {
         "debris or a backup of the replaced object was left"
     );
 }
+
+/// The child of the failed-undo test: once the first action is swapped, its directory becomes
+/// immutable, so the undo after the second action's failure cannot put the first back.
+fn undo_fails_child(dir: std::path::PathBuf) {
+    let bin = dir.join("root/usr/bin");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    set_observer(move |reached| {
+        if reached == CrashPoint::ApplyAfterBackupRename
+            && !done.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            support::set_immutable(&bin, true);
+        }
+    });
+    let sb = Sandbox {
+        root: dir.join("root"),
+        dir,
+    };
+    let plan = sb.plan(&[
+        ("opt/uutils/aa", "usr/bin/aa"),
+        ("opt/uutils/zz", "usr/sbin/zz"),
+    ]);
+    let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+    support::set_immutable(&sb.path("usr/bin"), false);
+    support::set_immutable(&sb.path("usr/sbin/zz"), false);
+    let err = result.expect_err("the apply succeeded over an immutable file");
+    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+}
+
+/// A failed apply whose undo fails too does not report only the first failure: it says the
+/// plan stays partly applied (`E_RESTORE_FAILED`), and a later rollback finishes the undo.
+#[test]
+fn an_apply_whose_undo_fails_says_so_and_rollback_finishes_it() {
+    if let Some(dir) = child_role() {
+        undo_fails_child(dir);
+        return;
+    }
+    let sb = Sandbox::new("undo-fails");
+    sb.file("usr/bin/aa", "GNU aa\n", 0o755)
+        .file("usr/sbin/zz", "GNU zz\n", 0o755)
+        .file("opt/uutils/aa", "uutils aa\n", 0o755)
+        .file("opt/uutils/zz", "uutils zz\n", 0o755);
+    support::set_immutable(&sb.path("usr/sbin/zz"), true);
+    let before = sb.snapshot();
+    let status = support::spawn_child_role(
+        "an_apply_whose_undo_fails_says_so_and_rollback_finishes_it",
+        &sb.dir,
+    )
+    .wait()
+    .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
+    let (id, message) = reported.split_once('\n').unwrap();
+    assert_eq!(id, "E_RESTORE_FAILED", "{message}");
+    assert!(message.contains("usr/bin/aa"), "{message}");
+    assert!(
+        fs::read_link(sb.path("usr/bin/aa")).is_ok(),
+        "aa was put back"
+    );
+
+    let plan = sb.plan(&[
+        ("opt/uutils/aa", "usr/bin/aa"),
+        ("opt/uutils/zz", "usr/sbin/zz"),
+    ]);
+    roll_back(&permissive(), &plan);
+    assert_eq!(sb.snapshot_without_sidecars(), before);
+}
