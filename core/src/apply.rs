@@ -11,11 +11,12 @@ use crate::backup::{Names, SIDECAR_SCHEMA, Sidecar};
 use crate::engine::{ApplyMode, Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
 use crate::facts::{Decision, Fact, FactSink, Reason, Stage};
+use crate::history::{Generation, History};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::policy::LinkStyle;
 use crate::rescue;
 use crate::state::{Kind, ObjectState, Unsupported};
-use crate::swap::{BackupSlot, Restored, Target, link_into_place, restore_prior};
+use crate::swap::{BackupSlot, Restored, Target, check_names_free, link_into_place, restore_prior};
 use crate::sys;
 use crate::tree::{SyncSet, relative_destination};
 
@@ -49,6 +50,8 @@ struct Prepared<'p> {
     action: &'p Action,
     target: Target,
     before: ObjectState,
+    /// The inode (device, number) preflight inspected, for a prior file or symlink.
+    identity: Option<(u64, u64)>,
     work: Work,
 }
 
@@ -97,9 +100,9 @@ impl Switchyard {
             plan.actions().len(),
             result.as_ref().err(),
         );
-        out.emit(summary)?;
-        out.sync()?;
-        result
+        out.emit(summary);
+        out.sync();
+        out.finish(result)
     }
 
     fn apply_plan(
@@ -109,25 +112,25 @@ impl Switchyard {
         out: &mut Emitter<'_>,
     ) -> Result<ApplyReport, Error> {
         for action in plan.actions() {
-            out.emit(out.action_fact(Stage::Plan, Decision::Success, action))?;
+            out.emit(out.action_fact(Stage::Plan, Decision::Success, action));
         }
         let _lock = match mode {
             ApplyMode::Commit => self.lock(out)?,
             ApplyMode::DryRun => None,
         };
         let mut trees = Trees::open(plan, &self.policy).inspect_err(|e| {
-            let _ = out.emit(out.failure(Stage::Preflight, e));
+            out.emit(out.failure(Stage::Preflight, e));
         })?;
         let prepared = self.preflight(plan, mode, &mut trees, out)?;
         for p in &prepared {
-            out.emit(out.action_fact(Stage::ApplyAttempt, Decision::Success, p.action))?;
+            out.emit(out.action_fact(Stage::ApplyAttempt, Decision::Success, p.action));
         }
         match mode {
             ApplyMode::DryRun => {
                 let predicted =
                     |p: &Prepared<'_>| matches!(p.work, Work::Link { degraded: true, .. });
                 for p in &prepared {
-                    self.emit_result(out, p, predicted(p))?;
+                    self.emit_result(out, p, predicted(p));
                 }
                 Ok(report(plan, &prepared, |i| predicted(&prepared[i])))
             }
@@ -148,7 +151,7 @@ impl Switchyard {
             let p = self.prepare(action, trees, &mut seen).inspect_err(|e| {
                 let mut fact = out.action_fact(Stage::Preflight, Decision::Failure, action);
                 describe_error(&mut fact, e);
-                let _ = out.emit(fact);
+                out.emit(fact);
             })?;
             let mut fact = out.action_fact(Stage::Preflight, Decision::Success, action);
             fact.before_kind = Some(p.before.kind());
@@ -158,7 +161,7 @@ impl Switchyard {
             if let Work::Noop(reason) = p.work {
                 fact.reason = Some(reason);
             }
-            out.emit(fact)?;
+            out.emit(fact);
             prepared.push(p);
         }
 
@@ -176,11 +179,11 @@ impl Switchyard {
                 let mut fact = out.fact(Stage::Preflight, Decision::Success);
                 fact.rescue_toolset = toolset.map(str::to_owned);
                 fact.actions = Some(prepared.len());
-                out.emit(fact)?;
+                out.emit(fact);
                 Ok(prepared)
             }
             Err(e) => {
-                out.emit(out.failure(Stage::Preflight, &e))?;
+                out.emit(out.failure(Stage::Preflight, &e));
                 Err(e)
             }
         }
@@ -198,6 +201,15 @@ impl Switchyard {
                 target: target.rel.clone(),
             });
         }
+        let inspect = |source| Error::Io {
+            target: target.rel.clone(),
+            step: Step::Inspect,
+            source,
+        };
+        // Taken before the fingerprint: a replacement in between fails one check or the other.
+        let identity = sys::lstat_at(target.dir.fd(), &target.name)
+            .map_err(inspect)?
+            .map(|m| (m.dev, m.ino));
         let before = match ObjectState::capture(target.dir.fd(), &target.name) {
             Ok(Ok(state)) => state,
             Ok(Err(Unsupported::Kind(found))) => {
@@ -252,6 +264,7 @@ impl Switchyard {
                         None => 1,
                     };
                     let names = Names::new(&target.name, generation);
+                    check_names_free(&target, slot_dir.as_deref(), &names)?;
                     Work::Link {
                         dest,
                         names,
@@ -261,7 +274,8 @@ impl Switchyard {
                 }
             }
             ActionKind::Restore => {
-                let Some((sidecar, slot)) = trees.newest_sidecar(&target, None)? else {
+                let newest = History::read(trees, &target)?.generations.pop();
+                let Some(Generation { sidecar, slot, .. }) = newest else {
                     return Err(Error::NoBackup {
                         target: target.rel.clone(),
                         sidecar: Names::new(&target.name, 1)
@@ -286,6 +300,7 @@ impl Switchyard {
             action,
             target,
             before,
+            identity,
             work,
         })
     }
@@ -338,7 +353,7 @@ impl Switchyard {
         // Phase 1: every sidecar, durable before any swap it describes.
         if let Err((failed, e)) = self.write_sidecars(plan, &mut prepared, &mut trees, &mut sync) {
             discard_sidecars(&prepared, &[]);
-            out.emit(failure_fact(out, &prepared, failed, &e))?;
+            out.emit(failure_fact(out, &prepared, failed, &e));
             return Err(e);
         }
         crash_point!(ApplyAfterSidecars);
@@ -352,7 +367,13 @@ impl Switchyard {
                 Work::Link { dest, recorded, .. } => {
                     let (_, slot) = recorded.as_ref().expect("phase 1 records every link");
                     sync.add(&slot.dir);
-                    link_into_place(&p.target, dest, &p.before, slot, self.policy.allow_degraded)
+                    link_into_place(
+                        &p.target,
+                        dest,
+                        (&p.before, p.identity),
+                        slot,
+                        self.policy.allow_degraded,
+                    )
                 }
                 Work::Restore { sidecar, slot } => {
                     sync.add(&slot.dir);
@@ -376,23 +397,26 @@ impl Switchyard {
             }
         }
         if let Some((failed, e)) = failure {
-            out.emit(failure_fact(out, &prepared, failed, &e))?;
-            let finished: Vec<usize> = done.iter().map(|(i, _)| *i).collect();
+            out.emit(failure_fact(out, &prepared, failed, &e));
+            let mut finished: Vec<usize> = done.iter().map(|(i, _)| *i).collect();
+            // An original that could not be put back is described by its sidecar alone.
+            if let (Some(i), Error::Stranded { .. }) = (failed, &e) {
+                finished.push(i);
+            }
             discard_sidecars(&prepared, &finished);
-            self.undo(&prepared, &done, out)?;
-            return Err(e);
+            return Err(undone(e, self.undo(&prepared, &done, out)));
         }
 
         for (i, p) in prepared.iter().enumerate() {
             let degraded = done.iter().any(|&(j, d)| j == i && d);
-            self.emit_result(out, p, degraded)?;
+            self.emit_result(out, p, degraded);
         }
         // What is reported as committed is durable before anything else happens.
-        out.sync()?;
+        out.sync();
 
         if let Err(e) = self.health_check(&prepared, &done, out) {
             if self.policy.auto_rollback {
-                self.undo(&prepared, &done, out)?;
+                return Err(undone(e, self.undo(&prepared, &done, out)));
             }
             return Err(e);
         }
@@ -434,8 +458,6 @@ impl Switchyard {
                     .then(|| names.backup.to_string_lossy().into_owned()),
             };
             if let Err(source) = sidecar.write_temp(dir.fd(), names) {
-                // A partial temporary (a full disk fails the write after the create) is ours.
-                let _ = sys::unlink_if_exists(dir.fd(), &names.sidecar_tmp);
                 let e = Error::Io {
                     target: p.target.rel.clone(),
                     step: Step::WriteSidecar,
@@ -470,12 +492,7 @@ impl Switchyard {
         sync.sync_dirs().map_err(|e| (None, e))
     }
 
-    fn emit_result(
-        &self,
-        out: &mut Emitter<'_>,
-        p: &Prepared<'_>,
-        degraded: bool,
-    ) -> Result<(), Error> {
+    fn emit_result(&self, out: &mut Emitter<'_>, p: &Prepared<'_>, degraded: bool) {
         let mut fact = out.action_fact(Stage::ApplyResult, Decision::Success, p.action);
         fact.before_kind = Some(p.before.kind());
         fact.after_kind = Some(p.after_kind());
@@ -495,7 +512,7 @@ impl Switchyard {
             fact.degraded = Some(true);
             fact.reason = Some(Reason::CrossFilesystemCopy);
         }
-        out.emit(fact)
+        out.emit(fact);
     }
 
     fn health_check(
@@ -519,7 +536,7 @@ impl Switchyard {
                 };
                 let mut fact = out.action_fact(Stage::ApplyResult, Decision::Failure, p.action);
                 describe_error(&mut fact, &e);
-                out.emit(fact)?;
+                out.emit(fact);
                 return Err(e);
             }
         }
@@ -527,13 +544,14 @@ impl Switchyard {
     }
 
     /// Undoes the changes of this apply, newest first: links go back to their prior objects,
-    /// restores get their links back. Emits `rollback` facts and a `rollback.summary`.
+    /// restores get their links back. Emits `rollback` facts and a `rollback.summary`, and
+    /// returns the first failure.
     fn undo(
         &self,
         prepared: &[Prepared<'_>],
         done: &[(usize, bool)],
         out: &mut Emitter<'_>,
-    ) -> Result<(), Error> {
+    ) -> Option<Error> {
         let mut sync = SyncSet::default();
         let mut first_error = None;
         for &(i, _) in done.iter().rev() {
@@ -551,7 +569,7 @@ impl Switchyard {
                         ObjectState::Symlink { dest } => link_into_place(
                             &p.target,
                             dest,
-                            &sidecar.prior,
+                            (&sidecar.prior, None),
                             slot,
                             self.policy.allow_degraded,
                         )
@@ -573,13 +591,25 @@ impl Switchyard {
                 describe_error(&mut fact, &e);
                 first_error.get_or_insert(e);
             }
-            out.emit(fact)?;
+            out.emit(fact);
         }
         if let Err(e) = sync.sync_dirs() {
             first_error.get_or_insert(e);
         }
         let summary = out.summary(Stage::RollbackSummary, done.len(), first_error.as_ref());
-        out.emit(summary)
+        out.emit(summary);
+        first_error
+    }
+}
+
+/// The error of a failed apply: its cause, or, when the undo failed too, both.
+fn undone(cause: Error, undo: Option<Error>) -> Error {
+    match undo {
+        None => cause,
+        Some(undo) => Error::UndoFailed {
+            cause: Box::new(cause),
+            undo: Box::new(undo),
+        },
     }
 }
 

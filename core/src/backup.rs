@@ -126,6 +126,20 @@ pub(crate) fn generations(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
     found
 }
 
+/// Every generation of `target_name` with a backup among `names` but no sidecar, oldest first.
+pub(crate) fn orphan_backups(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
+    let with_sidecar = generations(names, target_name);
+    let mut found: Vec<u32> = names
+        .iter()
+        .filter_map(|n| EngineName::parse(n))
+        .filter(|n| n.file == EngineFile::Backup && n.target == target_name)
+        .map(|n| n.generation)
+        .filter(|g| !with_sidecar.contains(g))
+        .collect();
+    found.sort_unstable();
+    found
+}
+
 /// What one swap did, written durably before the swap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,14 +161,35 @@ pub(crate) struct Sidecar {
 
 impl Sidecar {
     /// Writes the sidecar under its temporary name. Not synced: the phase syncs every sidecar's
-    /// filesystem once, then renames them into place with [`Sidecar::publish`].
+    /// filesystem once, then renames them into place with [`Sidecar::publish`]. A temporary in
+    /// the way is replaced only when it is this engine's own sidecar of the same target and
+    /// generation (left by an apply that died before the rename); anything else fails `EEXIST`.
     pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<()> {
-        // A temporary left by an earlier crash is ours and stale.
-        sys::unlink_if_exists(dir, &names.sidecar_tmp)?;
-        let mut file = sys::create_new(dir, &names.sidecar_tmp)?;
+        let mut file = match sys::create_new(dir, &names.sidecar_tmp) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if !Sidecar::is_own_temp(dir, names, &self.target) {
+                    return Err(e);
+                }
+                sys::unlink_at(dir, &names.sidecar_tmp)?;
+                sys::create_new(dir, &names.sidecar_tmp)?
+            }
+            created => created?,
+        };
         let mut json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         json.push(b'\n');
-        file.write_all(&json)
+        file.write_all(&json).inspect_err(|_| {
+            // A partial temporary (a full disk fails the write after the create) is ours.
+            let _ = sys::unlink_at(dir, &names.sidecar_tmp);
+        })
+    }
+
+    /// Whether the sidecar temporary of `names` is one this engine wrote for `target`: it reads
+    /// and parses as a sidecar of this schema, for that target and generation.
+    pub(crate) fn is_own_temp(dir: BorrowedFd<'_>, names: &Names, target: &str) -> bool {
+        matches!(
+            Sidecar::parse_at(dir, &names.sidecar_tmp, names.generation),
+            Ok(Ok(s)) if s.target == target
+        )
     }
 
     pub(crate) fn publish(dir: BorrowedFd<'_>, names: &Names) -> io::Result<()> {
@@ -162,16 +197,24 @@ impl Sidecar {
     }
 
     pub(crate) fn read(dir: BorrowedFd<'_>, names: &Names) -> io::Result<Result<Sidecar, String>> {
+        Sidecar::parse_at(dir, &names.sidecar, names.generation)
+    }
+
+    fn parse_at(
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        generation: u32,
+    ) -> io::Result<Result<Sidecar, String>> {
         let mut text = String::new();
-        sys::open_read(dir, &names.sidecar)?.read_to_string(&mut text)?;
+        sys::open_read(dir, name)?.read_to_string(&mut text)?;
         Ok(match serde_json::from_str::<Sidecar>(&text) {
             Ok(s) if s.schema_version != SIDECAR_SCHEMA => Err(format!(
                 "schema version {} (this engine reads {SIDECAR_SCHEMA})",
                 s.schema_version
             )),
-            Ok(s) if s.generation != names.generation => Err(format!(
-                "it says generation {} but is named for {}",
-                s.generation, names.generation
+            Ok(s) if s.generation != generation => Err(format!(
+                "it says generation {} but is named for {generation}",
+                s.generation
             )),
             Ok(s) => Ok(s),
             Err(e) => Err(e.to_string()),

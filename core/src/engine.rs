@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
-use crate::backup::{self, Names, Sidecar};
+use crate::backup;
 use crate::error::{Error, Step};
 use crate::facts::{CANONICAL_TS, Decision, Fact, FactSink, Stage};
 use crate::lock::{FileLock, LockGuard, millis};
 use crate::plan::{Action, Plan};
 use crate::policy::Policy;
 use crate::smoke::SmokeRunner;
-use crate::swap::{BackupSlot, Target};
+use crate::swap::Target;
 use crate::sys;
 use crate::tree::{Dir, Root, SyncSet};
 
@@ -102,19 +102,21 @@ impl Switchyard {
             if let Error::LockTimeout { waited_ms, .. } = e {
                 fact.lock_wait_ms = Some(*waited_ms);
             }
-            out.emit(fact)?;
+            out.emit(fact);
         }
         result
     }
 }
 
-/// Emits the facts of one operation: stamps plan id and mode, redacts dry-run facts, turns
-/// sink errors into `E_AUDIT`.
+/// Emits the facts of one operation: stamps plan id and mode, redacts dry-run facts. A sink
+/// error never interrupts the operation (its undo, health check and automatic rollback matter
+/// more than the trail); the first one is kept and [`Emitter::finish`] reports it as `E_AUDIT`.
 pub(crate) struct Emitter<'a> {
     sink: &'a mut dyn FactSink,
     plan_id: Uuid,
     dry_run: bool,
     started: Instant,
+    sink_error: Option<io::Error>,
 }
 
 impl<'a> Emitter<'a> {
@@ -124,6 +126,7 @@ impl<'a> Emitter<'a> {
             plan_id,
             dry_run,
             started: Instant::now(),
+            sink_error: None,
         }
     }
 
@@ -164,12 +167,29 @@ impl<'a> Emitter<'a> {
         fact
     }
 
-    pub(crate) fn emit(&mut self, fact: Fact) -> Result<(), Error> {
-        self.sink.record(&fact).map_err(Error::AuditTrail)
+    pub(crate) fn emit(&mut self, fact: Fact) {
+        if let Err(e) = self.sink.record(&fact) {
+            self.sink_error.get_or_insert(e);
+        }
     }
 
-    pub(crate) fn sync(&mut self) -> Result<(), Error> {
-        self.sink.sync().map_err(Error::AuditTrail)
+    /// Makes the trail durable; a failure is kept like one of [`Emitter::emit`].
+    pub(crate) fn sync(&mut self) {
+        if let Err(e) = self.sink.sync() {
+            self.sink_error.get_or_insert(e);
+        }
+    }
+
+    /// Ends the operation: its own result, unless the sink failed on the way; then `E_AUDIT`
+    /// carrying that result.
+    pub(crate) fn finish<T>(self, result: Result<T, Error>) -> Result<T, Error> {
+        match self.sink_error {
+            None => result,
+            Some(source) => Err(Error::AuditTrail {
+                source,
+                outcome: result.err().map(Box::new),
+            }),
+        }
     }
 }
 
@@ -282,34 +302,10 @@ impl Trees {
         Ok(backup::generations(names, &target.name))
     }
 
-    /// The newest sidecar of `target` written by `plan_id` (any plan when `None`), with its slot.
-    pub(crate) fn newest_sidecar(
-        &mut self,
-        target: &Target,
-        plan_id: Option<Uuid>,
-    ) -> Result<Option<(Sidecar, BackupSlot)>, Error> {
-        let Some(dir) = self.backup_dir(target, None)? else {
-            return Ok(None);
-        };
-        for generation in self.generations(&dir, target)?.into_iter().rev() {
-            let names = Names::new(&target.name, generation);
-            let read = Sidecar::read(dir.fd(), &names).map_err(|source| Error::Io {
-                target: target.rel.clone(),
-                step: Step::ReadSidecar,
-                source,
-            })?;
-            let sidecar = read.map_err(|reason| Error::BadSidecar {
-                sidecar: names.sidecar.to_string_lossy().into_owned(),
-                reason,
-            })?;
-            if plan_id.is_none_or(|id| id == sidecar.plan_id) {
-                let slot = BackupSlot {
-                    dir: Rc::clone(&dir),
-                    names,
-                };
-                return Ok(Some((sidecar, slot)));
-            }
-        }
-        Ok(None)
+    /// The generations of `target` in `dir` with a backup but no sidecar, oldest first.
+    pub(crate) fn orphan_backups(&mut self, dir: &Dir, target: &Target) -> Result<Vec<u32>, Error> {
+        self.generations(dir, target)?;
+        let names = &self.listings[&dir.key()];
+        Ok(backup::orphan_backups(names, &target.name))
     }
 }

@@ -2,19 +2,19 @@
 //!
 //! | id                 | exit | cause                                                          |
 //! |--------------------|------|----------------------------------------------------------------|
-//! | `E_POLICY`         | 10   | the request or the tree breaks policy (bad path, odd file type) |
+//! | `E_POLICY`         | 10   | the request or the tree breaks policy (bad path, odd file type, a file of the tree under one of the engine's names) |
 //! | `E_OWNERSHIP`      | 20   | a link source is writable by others than root                   |
 //! | `E_LOCKING`        | 30   | no lock manager, or the lock was not acquired in time           |
 //! | `E_ATOMIC_SWAP`    | 40   | a swap step (temp link, exchange, rename, fsync) failed         |
 //! | `E_EXDEV`          | 50   | the backup store is on another filesystem and copying is forbidden |
-//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object      |
-//! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back                    |
+//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar |
+//! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back, or a failed apply could not undo itself (the error names the target and where the original is kept; its sidecar stays, so a later rollback restores it) |
 //! | `E_SMOKE`          | 80   | no smoke runner, or a swapped target failed its health check    |
-//! | `E_DRIFT`          | 90   | the target was changed by someone else since the swap           |
+//! | `E_DRIFT`          | 90   | the target is not what the swap placed: someone else changed it (even to a copy equal to the prior object), it changed between preflight and the swap, or a later plan's swap covers it |
 //! | `E_RESCUE`         | 100  | no working rescue toolset survives the plan                     |
 //! | `E_NO_SPACE`       | 110  | the filesystem or quota is full                                 |
 //! | `E_READ_ONLY`      | 120  | the filesystem is mounted read-only                             |
-//! | `E_AUDIT`          | 130  | the audit trail could not be written                            |
+//! | `E_AUDIT`          | 130  | the audit trail could not be written; the operation still ran to a safe end (undo, health check, automatic rollback) and the error carries its own outcome |
 
 use std::fmt;
 use std::io;
@@ -243,6 +243,12 @@ pub enum Error {
     )]
     CrossFilesystem { target: String },
 
+    #[error(
+        "`{path}` carries one of the engine's names but the engine did not make it; \
+         it was left alone: move it away, then try again"
+    )]
+    ForeignFile { path: String },
+
     #[error("no backup of `{target}` exists ({sidecar}); nothing can be restored")]
     NoBackup { target: String, sidecar: String },
 
@@ -252,6 +258,12 @@ pub enum Error {
         backup: String,
         expected: String,
     },
+
+    #[error(
+        "the backup `{backup}` of `{target}` has lost its sidecar, so which plan placed it and \
+         what it restores is unknown; nothing was changed: restore it by hand"
+    )]
+    SidecarMissing { target: String, backup: String },
 
     #[error("the sidecar `{sidecar}` is unreadable: {reason}")]
     BadSidecar { sidecar: String, reason: String },
@@ -265,10 +277,34 @@ pub enum Error {
     },
 
     #[error(
+        "the original of `{target}` is kept as `{kept}` beside it: the swap failed ({cause}) and \
+         putting the original back failed too ({undo}); its sidecar is kept, so rolling back the \
+         plan restores it"
+    )]
+    Stranded {
+        target: String,
+        kept: String,
+        cause: Box<Error>,
+        undo: io::Error,
+    },
+
+    #[error(
+        "{cause}; undoing the apply failed too, so part of it stays in place ({undo}); the \
+         sidecars of what stays are kept, so rolling back the plan finishes the undo"
+    )]
+    UndoFailed { cause: Box<Error>, undo: Box<Error> },
+
+    #[error(
         "`{target}` was changed by someone else since the swap (it is now {found}); \
          it was left untouched. Inspect it, then roll back with force to replace it"
     )]
     Drift { target: String, found: String },
+
+    #[error(
+        "`{target}` was replaced by {found} since the swap, which rollback never removes, even forced; \
+         move it away, then roll back again"
+    )]
+    DriftNotReplaceable { target: String, found: String },
 
     #[error(
         "commit needs a smoke runner under this policy; give the engine one (or use a policy that does not require health checks)"
@@ -281,8 +317,14 @@ pub enum Error {
     #[error("no working rescue toolset survives this plan: {detail}")]
     Rescue { detail: String },
 
-    #[error("cannot write the audit trail")]
-    AuditTrail(#[source] io::Error),
+    /// The sink failed. The engine still finished its own work (undo, health check, automatic
+    /// rollback); `outcome` is how that ended: `None` for success, or the engine's own error.
+    #[error("cannot write the audit trail; {}", describe_outcome(.outcome.as_deref()))]
+    AuditTrail {
+        #[source]
+        source: io::Error,
+        outcome: Option<Box<Error>>,
+    },
 }
 
 impl Error {
@@ -294,7 +336,8 @@ impl Error {
             | Error::EmptyPlan
             | Error::DuplicateTarget { .. }
             | Error::UnsupportedKind { .. }
-            | Error::BadSource { .. } => ErrorId::Policy,
+            | Error::BadSource { .. }
+            | Error::ForeignFile { .. } => ErrorId::Policy,
             Error::OpenRoot { source, .. } => errno_id(source, ErrorId::Policy),
             Error::SourceOwnership { .. } => ErrorId::Ownership,
             Error::NoLockManager | Error::LockTimeout { .. } | Error::LockFile { .. } => {
@@ -309,20 +352,31 @@ impl Error {
             ),
             Error::Raced { .. } => ErrorId::AtomicSwap,
             Error::CrossFilesystem { .. } => ErrorId::Exdev,
-            Error::NoBackup { .. } | Error::BackupMissing { .. } | Error::BadSidecar { .. } => {
-                ErrorId::BackupMissing
-            }
+            Error::NoBackup { .. }
+            | Error::BackupMissing { .. }
+            | Error::BadSidecar { .. }
+            | Error::SidecarMissing { .. } => ErrorId::BackupMissing,
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
-            Error::Drift { .. } => ErrorId::Drift,
+            Error::Stranded { .. } | Error::UndoFailed { .. } => ErrorId::RestoreFailed,
+            Error::Drift { .. } | Error::DriftNotReplaceable { .. } => ErrorId::Drift,
             Error::NoSmokeRunner | Error::Smoke { .. } => ErrorId::Smoke,
             Error::Rescue { .. } => ErrorId::Rescue,
-            Error::AuditTrail(source) => errno_id(source, ErrorId::Audit),
+            // A full or read-only filesystem under the sink is still an audit failure: the
+            // engine's own state is what `outcome` reports.
+            Error::AuditTrail { .. } => ErrorId::Audit,
         }
     }
 
     /// Shorthand for the process exit code of [`Error::id`].
     pub fn exit_code(&self) -> i32 {
         self.id().exit_code()
+    }
+}
+
+fn describe_outcome(outcome: Option<&Error>) -> String {
+    match outcome {
+        None => "the operation itself succeeded and stands".to_owned(),
+        Some(e) => format!("the operation itself failed with {}: {e}", e.id()),
     }
 }
 

@@ -60,6 +60,9 @@ pub enum Reason {
     NotChangedByPlan,
     /// The backup store is on another filesystem: bytes were copied, not the inode moved.
     CrossFilesystemCopy,
+    /// This plan's change of the target was rolled back before, and the target has changed
+    /// since (another plan's swap or rollback): nothing of this plan is left to undo.
+    AlreadyRolledBack,
     /// Restores are final; rolling back a plan does not redo the link.
     RestoreIsFinal,
     /// The apply failed and its earlier changes were undone.

@@ -21,6 +21,30 @@
 //!
 //! Error ids and exit codes are listed in one table, in [`error`].
 //!
+//! # History
+//!
+//! Each target has a history: a stack of **generations**, numbered 1, 2, 3… in the directory
+//! that holds its backups. A generation is one swap by one plan: its sidecar records the plan
+//! id, the prior object (kept under the generation's backup name) and what the swap placed. A
+//! generation is **live** while its swap is in effect: the target is what it placed (under any
+//! newer live generation) and its prior object is still kept. Plans that link the same target
+//! in turn (A, then B, then A again) stack live generations; the bottom one keeps the original.
+//!
+//! - **Rollback** of a plan undoes that plan's newest live generation of each target. It
+//!   restores or fails loudly, never a silent success: a generation under another plan's live
+//!   one is refused (`E_DRIFT`, naming the plan to roll back first); a target that is no longer
+//!   what the plan placed is drift (`E_DRIFT`, every backup kept), even when it equals the prior
+//!   object byte for byte (a package reinstall); a kept backup without its sidecar is
+//!   `E_BACKUP_MISSING`. A plan whose generation was already undone is a no-op
+//!   (`idempotent_noop`, or `already_rolled_back` once the target has moved on). The sidecar
+//!   stays after a restore; only the backup goes.
+//! - **Prune** removes old generations, keeping the newest `keep` and every generation a
+//!   rollback still needs: live ones and any that still keeps the object its swap replaced. So
+//!   it never drops the only copy of an original that is replaced, and what it removes was
+//!   already undone.
+//! - The engine removes only files it provably made: a file of the tree under one of its names
+//!   makes the operation fail naming it (`E_POLICY`), and stays.
+//!
 //! ```
 //! use std::fs;
 //! use switchyard::{ApplyMode, Kind, LinkRequest, MemorySink, Plan, Policy, SafePath, Switchyard};
@@ -63,6 +87,7 @@ pub mod crash;
 mod engine;
 pub mod error;
 mod facts;
+mod history;
 mod lock;
 mod path;
 mod plan;

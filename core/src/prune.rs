@@ -1,10 +1,12 @@
-//! Prune: drop old generations of backups, keeping the newest N of each target.
+//! Prune: drop old generations of backups, keeping the newest N of each target and every
+//! generation a rollback still needs.
 
-use crate::backup::Names;
 use crate::engine::{Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
 use crate::facts::{Decision, FactSink, Stage};
+use crate::history::History;
 use crate::plan::{Action, Plan};
+use crate::swap::remove_leftovers;
 use crate::sys;
 use crate::tree::SyncSet;
 
@@ -15,8 +17,9 @@ pub struct PruneReport {
 }
 
 impl Switchyard {
-    /// Removes every generation but the newest `keep` (at least one) of each target of the plan:
-    /// sidecar, backup and any debris. An older generation cannot be rolled back afterwards.
+    /// Removes old generations of each target of the plan, keeping the newest `keep` (at least
+    /// one) and every generation a rollback still needs (live, or still keeping the object its
+    /// swap replaced): sidecar and debris. A removed generation cannot be rolled back.
     pub fn prune(
         &self,
         plan: &Plan,
@@ -31,9 +34,9 @@ impl Switchyard {
             result.as_ref().err(),
         );
         summary.pruned = result.as_ref().ok().map(|r| r.removed);
-        out.emit(summary)?;
-        out.sync()?;
-        result
+        out.emit(summary);
+        out.sync();
+        out.finish(result)
     }
 
     fn prune_plan(
@@ -52,12 +55,12 @@ impl Switchyard {
                 Ok(removed) => {
                     fact.pruned = Some(removed);
                     report.removed += removed;
-                    out.emit(fact)?;
+                    out.emit(fact);
                 }
                 Err(e) => {
                     fact.decision = Decision::Failure;
                     describe_error(&mut fact, &e);
-                    out.emit(fact)?;
+                    out.emit(fact);
                     return Err(e);
                 }
             }
@@ -67,6 +70,9 @@ impl Switchyard {
     }
 }
 
+/// Removes the generations of one target that no rollback needs: older than the newest `keep`,
+/// not live, and no longer keeping the object their swap replaced. A generation that still
+/// keeps it (even one a reinstall made dead) holds an original that may exist nowhere else.
 fn prune_target(
     action: &Action,
     keep: usize,
@@ -74,34 +80,24 @@ fn prune_target(
     sync: &mut SyncSet,
 ) -> Result<usize, Error> {
     let target = trees.target(action)?;
-    let Some(dir) = trees.backup_dir(&target, None)? else {
-        return Ok(0);
-    };
-    let generations = trees.generations(&dir, &target)?;
-    let old = generations.len().saturating_sub(keep);
-    for &generation in &generations[..old] {
-        let names = Names::new(&target.name, generation);
-        for name in [
-            &names.backup,
-            &names.backup_tmp,
-            &names.sidecar_tmp,
-            &names.sidecar,
-        ] {
-            sys::unlink_if_exists(dir.fd(), name).map_err(|source| Error::Io {
-                target: target.rel.clone(),
-                step: Step::Unlink,
-                source,
-            })?;
+    let history = History::read(trees, &target)?;
+    let old = history.generations.len().saturating_sub(keep);
+    let mut removed = 0;
+    for generation in &history.generations[..old] {
+        if generation.live || generation.keeps_prior {
+            continue;
         }
-        sys::unlink_if_exists(target.dir.fd(), &names.temp).map_err(|source| Error::Io {
+        let slot = &generation.slot;
+        // Debris only when provably the engine's; then the record itself.
+        remove_leftovers(&target, &generation.sidecar, slot)?;
+        sys::unlink_if_exists(slot.dir.fd(), &slot.names.sidecar).map_err(|source| Error::Io {
             target: target.rel.clone(),
             step: Step::Unlink,
             source,
         })?;
-    }
-    if old > 0 {
-        sync.add(&dir);
+        sync.add(&slot.dir);
         sync.add(&target.dir);
+        removed += 1;
     }
-    Ok(old)
+    Ok(removed)
 }

@@ -2,9 +2,11 @@
 //! it works in a fresh process after a crash as well as right after an apply.
 
 use crate::engine::{Emitter, Switchyard, Trees, describe_error};
-use crate::error::Error;
+use crate::error::{Error, Step};
 use crate::facts::{Decision, FactSink, Reason, Stage};
+use crate::history::{Generation, History};
 use crate::plan::{Action, ActionKind, Plan};
+use crate::state::{Kind, ObjectState};
 use crate::swap::{Restored, restore_prior};
 use crate::tree::SyncSet;
 
@@ -40,9 +42,9 @@ impl Switchyard {
             plan.actions().len(),
             result.as_ref().err(),
         );
-        out.emit(summary)?;
-        out.sync()?;
-        result
+        out.emit(summary);
+        out.sync();
+        out.finish(result)
     }
 
     fn rollback_plan(
@@ -53,7 +55,7 @@ impl Switchyard {
     ) -> Result<RollbackReport, Error> {
         let _lock = self.lock(out)?;
         let mut trees = Trees::open(plan, &self.policy).inspect_err(|e| {
-            let _ = out.emit(out.failure(Stage::Rollback, e));
+            out.emit(out.failure(Stage::Rollback, e));
         })?;
         let mut sync = SyncSet::default();
         let mut report = RollbackReport::default();
@@ -64,15 +66,15 @@ impl Switchyard {
                 fact.decision = Decision::Warn;
                 fact.reason = Some(Reason::RestoreIsFinal);
                 report.unchanged += 1;
-                out.emit(fact)?;
+                out.emit(fact);
                 continue;
             }
             match self.roll_back_one(action, plan, options, &mut trees, &mut sync) {
-                Ok(None) => {
-                    fact.reason = Some(Reason::NotChangedByPlan);
+                Ok(Outcome::Unchanged(reason)) => {
+                    fact.reason = Some(reason);
                     report.unchanged += 1;
                 }
-                Ok(Some((before, after, backup, restored))) => {
+                Ok(Outcome::Restore(before, after, backup, restored)) => {
                     fact.before_kind = Some(before);
                     fact.after_kind = Some(after);
                     match restored {
@@ -100,7 +102,7 @@ impl Switchyard {
                     first_error.get_or_insert(e);
                 }
             }
-            out.emit(fact)?;
+            out.emit(fact);
         }
         match sync.sync_dirs() {
             Ok(()) => crash_point!(RollbackAfterFsync),
@@ -111,9 +113,8 @@ impl Switchyard {
         first_error.map_or(Ok(report), Err)
     }
 
-    /// `None` when the plan has no recorded change of the target; otherwise the kinds before and
-    /// after, the backup's name and what the restore did.
-    #[allow(clippy::type_complexity)]
+    /// Rolls back the generation of the target's history that this plan placed (see
+    /// [`History::of_plan`]).
     fn roll_back_one(
         &self,
         action: &Action,
@@ -121,19 +122,62 @@ impl Switchyard {
         options: RollbackOptions,
         trees: &mut Trees,
         sync: &mut SyncSet,
-    ) -> Result<Option<(crate::Kind, crate::Kind, Option<String>, Restored)>, Error> {
+    ) -> Result<Outcome, Error> {
         let target = trees.target(action)?;
-        let Some((sidecar, slot)) = trees.newest_sidecar(&target, Some(plan.id()))? else {
-            return Ok(None);
+        let mut history = History::read(trees, &target)?;
+        let Some(i) = history.of_plan(plan.id()) else {
+            // A backup without its record may be this plan's: refuse to call it unchanged.
+            if let Some(backup) = history.orphans.first() {
+                return Err(Error::SidecarMissing {
+                    target: target.rel.clone(),
+                    backup: backup.to_string_lossy().into_owned(),
+                });
+            }
+            return Ok(Outcome::Unchanged(Reason::NotChangedByPlan));
         };
+        if !options.force {
+            history.covered(&target, i)?;
+        }
+        let Generation {
+            sidecar,
+            slot,
+            keeps_prior,
+            live,
+        } = history.generations.swap_remove(i);
+        let here = |state: &ObjectState| {
+            state
+                .is_at(target.dir.fd(), &target.name)
+                .map_err(|source| Error::Io {
+                    target: target.rel.clone(),
+                    step: Step::Inspect,
+                    source,
+                })
+        };
+        // Its prior object was put back and the target has moved on since (a later plan, or
+        // that plan's own rollback): this plan's change is already undone.
+        if !live
+            && !keeps_prior
+            && sidecar.prior != ObjectState::None
+            && !here(&sidecar.prior)?
+            && !here(&sidecar.placed)?
+        {
+            return Ok(Outcome::Unchanged(Reason::AlreadyRolledBack));
+        }
         sync.add(&target.dir);
         sync.add(&slot.dir);
         let restored = restore_prior(&target, &sidecar, &slot, options.force)?;
-        Ok(Some((
+        Ok(Outcome::Restore(
             sidecar.placed.kind(),
             sidecar.prior.kind(),
             sidecar.backup.clone(),
             restored,
-        )))
+        ))
     }
+}
+
+/// What rolling back one action found.
+enum Outcome {
+    Unchanged(Reason),
+    /// The kinds before and after, the backup's name and what the restore did.
+    Restore(Kind, Kind, Option<String>, Restored),
 }

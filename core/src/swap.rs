@@ -6,8 +6,10 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 
+use rustix::fs::FileType;
 use rustix::io::Errno;
 
 use crate::backup::{Names, Sidecar};
@@ -15,7 +17,7 @@ use crate::copy::copy_object;
 use crate::error::{Error, Step};
 use crate::state::{ObjectState, describe_at};
 use crate::sys;
-use crate::tree::Dir;
+use crate::tree::{Dir, display};
 
 /// A target resolved for an operation: its parent directory (held open) and its name.
 #[derive(Debug)]
@@ -56,11 +58,13 @@ fn is(err: &io::Error, errno: Errno) -> bool {
 }
 
 /// Makes `target` a symlink to `dest`. A prior file or symlink ends up under the slot's backup
-/// name, the same inode (or, across filesystems, a synced copy: `Ok(true)`, degraded).
+/// name, the same inode (or, across filesystems, a synced copy: `Ok(true)`, degraded). `prior`
+/// is the state preflight found, with its inode (device, number) when known: an object that is
+/// not that one is put back and the swap fails with drift.
 pub(crate) fn link_into_place(
     target: &Target,
     dest: &str,
-    prior: &ObjectState,
+    (prior, identity): (&ObjectState, Option<(u64, u64)>),
     slot: &BackupSlot,
     allow_degraded: bool,
 ) -> Result<bool, Error> {
@@ -90,13 +94,26 @@ pub(crate) fn link_into_place(
 
     match sys::rename_exchange(dir, temp, dir, &target.name) {
         Ok(()) => {}
-        Err(e) if is(&e, Errno::INVAL) => return link_by_hard_link(target, slot, allow_degraded),
+        Err(e) if is(&e, Errno::INVAL) => {
+            return link_by_hard_link(target, (prior, identity), slot, allow_degraded);
+        }
         Err(e) => {
             let _ = sys::unlink_if_exists(dir, temp);
             return Err(target.io(Step::Exchange)(e));
         }
     }
     crash_point!(ApplyAfterSwap);
+    match is_inspected(target, dir, temp, (prior, identity)) {
+        Ok(true) => {}
+        Ok(false) => {
+            let drift = Error::Drift {
+                target: target.rel.clone(),
+                found: format!("{}, put there after preflight", describe_at(dir, temp)),
+            };
+            return Err(undo_exchange(target, temp, drift));
+        }
+        Err(e) => return Err(undo_exchange(target, temp, e)),
+    }
 
     // The prior object now sits under the temporary name; give it its backup name.
     let moved = sys::rename_noreplace(dir, temp, slot.dir.fd(), &slot.names.backup);
@@ -137,19 +154,47 @@ pub(crate) fn link_into_place(
 
 /// Puts the prior object (under `temp`) back at the target and removes the new link, after a
 /// failure between the exchange and the backup rename. If even that fails, the prior object
-/// stays under `temp`, where rollback looks for it.
+/// stays under `temp`, where rollback looks for it, and the error says so
+/// ([`Error::Stranded`]): the caller must keep the sidecar that describes it.
 fn undo_exchange(target: &Target, temp: &OsStr, cause: Error) -> Error {
     let dir = target.dir.fd();
-    if sys::rename_exchange(dir, temp, dir, &target.name).is_ok() {
-        let _ = sys::unlink_if_exists(dir, temp);
+    match sys::rename_exchange(dir, temp, dir, &target.name) {
+        Ok(()) => {
+            let _ = sys::unlink_if_exists(dir, temp);
+            cause
+        }
+        Err(undo) => Error::Stranded {
+            target: target.rel.clone(),
+            kept: temp.to_string_lossy().into_owned(),
+            cause: Box::new(cause),
+            undo,
+        },
     }
-    cause
+}
+
+/// Whether `dir/name` is the object preflight inspected: the same inode (when known) and the
+/// same fingerprint. Checked on what an exchange took out, so a target replaced in between is
+/// never kept as the backup under a sidecar that describes another object.
+fn is_inspected(
+    target: &Target,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    (prior, identity): (&ObjectState, Option<(u64, u64)>),
+) -> Result<bool, Error> {
+    let meta = sys::lstat_at(dir, name).map_err(target.io(Step::Inspect))?;
+    let same_inode = match (identity, meta) {
+        (_, None) => false,
+        (Some(id), Some(m)) => (m.dev, m.ino) == id,
+        (None, Some(_)) => true,
+    };
+    Ok(same_inode && prior.is_at(dir, name).map_err(target.io(Step::Inspect))?)
 }
 
 /// Where `RENAME_EXCHANGE` is unsupported: hard-link the prior object to its backup name first,
 /// then rename the new link over the target. The target is still never missing.
 fn link_by_hard_link(
     target: &Target,
+    (prior, identity): (&ObjectState, Option<(u64, u64)>),
     slot: &BackupSlot,
     allow_degraded: bool,
 ) -> Result<bool, Error> {
@@ -180,6 +225,18 @@ fn link_by_hard_link(
         }
         Err(e) => return Err(cleanup(target.io(Step::BackupRename)(e))),
     };
+    // The backup is the target's own inode (or a copy of it): it must be what preflight saw.
+    let kept = (prior, if degraded { None } else { identity });
+    if !is_inspected(target, backup_dir, &slot.names.backup, kept)? {
+        let _ = sys::unlink_if_exists(backup_dir, &slot.names.backup);
+        return Err(cleanup(Error::Drift {
+            target: target.rel.clone(),
+            found: format!(
+                "{}, put there after preflight",
+                describe_at(dir, &target.name)
+            ),
+        }));
+    }
     if let Err(e) = sys::rename_replace(dir, temp, dir, &target.name) {
         let _ = sys::unlink_if_exists(backup_dir, &slot.names.backup);
         return Err(cleanup(target.io(Step::Rename)(e)));
@@ -210,8 +267,25 @@ pub(crate) fn restore_prior(
     let names = &slot.names;
     let inspect = target.io(Step::Inspect);
     if sidecar.prior.is_at(dir, &target.name).map_err(inspect)? {
-        remove_leftovers(target, slot)?;
-        return Ok(Restored::AlreadyPrior);
+        match second_original(target, sidecar, slot)? {
+            None => {
+                remove_leftovers(target, sidecar, slot)?;
+                return Ok(Restored::AlreadyPrior);
+            }
+            // A package reinstall put an equal object there while the original is still kept:
+            // restoring it (forced) is the only change that keeps the original inode.
+            Some(kept) if !force => {
+                return Err(Error::Drift {
+                    target: target.rel.clone(),
+                    found: format!(
+                        "{} equal to the prior one, while the original is still kept as `{}`",
+                        describe_at(dir, &target.name),
+                        kept.to_string_lossy()
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
     }
     let placed = sidecar
         .placed
@@ -223,11 +297,23 @@ pub(crate) fn restore_prior(
             found: describe_at(dir, &target.name),
         });
     }
+    if !placed
+        && let Some(found) = sys::lstat_at(dir, &target.name).map_err(target.io(Step::Inspect))?
+        && !matches!(found.file_type, FileType::RegularFile | FileType::Symlink)
+    {
+        // Forced or not, the engine removes only a single drifted file or link: a directory
+        // (or a device, a socket) would end up under the backup name and break every later
+        // rollback.
+        return Err(Error::DriftNotReplaceable {
+            target: target.rel.clone(),
+            found: describe_at(dir, &target.name),
+        });
+    }
 
     if sidecar.prior == ObjectState::None {
         sys::unlink_at(dir, &target.name).map_err(target.restore_err(Step::Unlink))?;
         crash_point!(RollbackAfterRestore);
-        remove_leftovers(target, slot)?;
+        remove_leftovers(target, sidecar, slot)?;
         return Ok(Restored::Done {
             degraded: false,
             forced: !placed,
@@ -267,37 +353,159 @@ pub(crate) fn restore_prior(
         Err(e) if is(&e, Errno::XDEV) => {
             // The backup is a copy in a store on another filesystem: copy it back beside the
             // target, exchange, then drop the displaced link and the store copy.
-            sys::unlink_if_exists(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
+            remove_own_object(target, sidecar, &target.dir, &names.temp)?;
             copy_object(from_dir, from, dir, &names.backup_tmp, &names.temp)
                 .map_err(target.restore_err(Step::CopyBackup))?;
             sys::rename_exchange(dir, &names.temp, dir, &target.name)
                 .map_err(target.restore_err(Step::Exchange))?;
             crash_point!(RollbackAfterRestore);
-            sys::unlink_at(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
+            // The store copy goes first: the displaced link beside the target marks the
+            // restore as the engine's until the end (see `second_original`).
             sys::unlink_at(from_dir, from).map_err(target.restore_err(Step::Unlink))?;
+            sys::unlink_at(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
             crash_point!(RollbackAfterUnlink);
             true
         }
         Err(e) => return Err(target.restore_err(Step::Exchange)(e)),
     };
-    remove_leftovers(target, slot)?;
+    remove_leftovers(target, sidecar, slot)?;
     Ok(Restored::Done {
         degraded,
         forced: !placed,
     })
 }
 
-/// Once the target is its prior state, every name of the generation but the sidecar is debris
-/// of an interrupted swap or restore (a temporary link, a displaced link, a partial copy).
-fn remove_leftovers(target: &Target, slot: &BackupSlot) -> Result<(), Error> {
+/// When the target already equals the prior state: the name of a second copy of the prior
+/// object, kept by the engine, that is not the target itself and not explained by a restore in
+/// progress. Its existence means someone else put the equal object at the target.
+fn second_original<'n>(
+    target: &Target,
+    sidecar: &Sidecar,
+    slot: &'n BackupSlot,
+) -> Result<Option<&'n OsStr>, Error> {
+    if sidecar.prior == ObjectState::None {
+        return Ok(None);
+    }
+    let dir = target.dir.fd();
     let names = &slot.names;
-    let unlink =
-        |d, n: &OsString| sys::unlink_if_exists(d, n).map_err(target.restore_err(Step::Unlink));
-    unlink(target.dir.fd(), &names.temp)?;
-    unlink(target.dir.fd(), &names.backup_tmp)?;
-    unlink(slot.dir.fd(), &names.backup)?;
-    unlink(slot.dir.fd(), &names.backup_tmp)?;
-    unlink(slot.dir.fd(), &names.sidecar_tmp)?;
+    let inspect = |e| target.io(Step::Inspect)(e);
+    // A restore displaces our link to the backup name (same filesystem) or to the temporary
+    // name (from a store on another filesystem); until the end it marks the restore as ours.
+    if sidecar.placed.is_at(dir, &names.temp).map_err(inspect)?
+        || sidecar
+            .placed
+            .is_at(slot.dir.fd(), &names.backup)
+            .map_err(inspect)?
+    {
+        return Ok(None);
+    }
+    let at_target = sys::lstat_at(dir, &target.name).map_err(inspect)?;
+    for (copy_dir, name) in [
+        (slot.dir.fd(), names.backup.as_os_str()),
+        (dir, names.temp.as_os_str()),
+    ] {
+        if !sidecar.prior.is_at(copy_dir, name).map_err(inspect)? {
+            continue;
+        }
+        let copy = sys::lstat_at(copy_dir, name).map_err(inspect)?;
+        // The same inode under both names is the hard-link fallback of a swap, not a copy.
+        let same_inode =
+            matches!((&at_target, &copy), (Some(a), Some(b)) if (a.dev, a.ino) == (b.dev, b.ino));
+        if !same_inode {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+/// Once the target is its prior state, every name of the generation but the sidecar is debris
+/// of an interrupted swap or restore (a temporary link, a displaced link, a partial copy). Each
+/// is removed only when it provably is the engine's; anything else under those names is a file
+/// of the tree, left alone and named in the error.
+pub(crate) fn remove_leftovers(
+    target: &Target,
+    sidecar: &Sidecar,
+    slot: &BackupSlot,
+) -> Result<(), Error> {
+    let names = &slot.names;
+    remove_own_object(target, sidecar, &target.dir, &names.temp)?;
+    remove_own_object(target, sidecar, &slot.dir, &names.backup)?;
+    // Partial copies exist only where backups are copied: a store on another filesystem.
+    let copies = slot.dir.dev() != target.dir.dev();
+    for dir in [&target.dir, &slot.dir] {
+        remove_own(target, dir, &names.backup_tmp, |_| Ok(copies))?;
+    }
+    remove_own(target, &slot.dir, &names.sidecar_tmp, |d| {
+        Ok(Sidecar::is_own_temp(d, names, &target.rel))
+    })
+}
+
+/// Removes `dir/name` when it holds what the swap placed (a displaced link) or a copy of the
+/// prior object; anything else there is not the engine's.
+fn remove_own_object(
+    target: &Target,
+    sidecar: &Sidecar,
+    dir: &Dir,
+    name: &OsStr,
+) -> Result<(), Error> {
+    remove_own(target, dir, name, |d| {
+        Ok(sidecar.placed.is_at(d, name)? || sidecar.prior.is_at(d, name)?)
+    })
+}
+
+/// Removes `dir/name` if it exists and `ours` says the engine made it; fails naming it otherwise.
+fn remove_own(
+    target: &Target,
+    dir: &Dir,
+    name: &OsStr,
+    ours: impl FnOnce(BorrowedFd<'_>) -> io::Result<bool>,
+) -> Result<(), Error> {
+    let fd = dir.fd();
+    if sys::lstat_at(fd, name)
+        .map_err(target.io(Step::Inspect))?
+        .is_none()
+    {
+        return Ok(());
+    }
+    if !ours(fd).map_err(target.io(Step::Inspect))? {
+        return Err(foreign(dir, name));
+    }
+    sys::unlink_if_exists(fd, name).map_err(target.restore_err(Step::Unlink))?;
+    Ok(())
+}
+
+fn foreign(dir: &Dir, name: &OsStr) -> Error {
+    Error::ForeignFile {
+        path: display(&dir.real_rel().join(name)),
+    }
+}
+
+/// Preflight of a link: every name the generation will create must be free, but for a sidecar
+/// temporary this engine wrote (which writing the sidecar replaces). A name that is taken holds
+/// a file the engine did not make: refuse, naming it, rather than remove or overwrite it.
+pub(crate) fn check_names_free(
+    target: &Target,
+    slot_dir: Option<&Dir>,
+    names: &Names,
+) -> Result<(), Error> {
+    let mut wanted = vec![
+        (&*target.dir, &names.temp),
+        (&*target.dir, &names.backup_tmp),
+    ];
+    if let Some(slot) = slot_dir {
+        wanted.extend([(slot, &names.backup), (slot, &names.backup_tmp)]);
+        wanted.push((slot, &names.sidecar_tmp));
+    }
+    for (dir, name) in wanted {
+        let taken = sys::lstat_at(dir.fd(), name)
+            .map_err(target.io(Step::Inspect))?
+            .is_some();
+        let own_sidecar =
+            *name == names.sidecar_tmp && Sidecar::is_own_temp(dir.fd(), names, &target.rel);
+        if taken && !own_sidecar {
+            return Err(foreign(dir, name));
+        }
+    }
     Ok(())
 }
 

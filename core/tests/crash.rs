@@ -8,10 +8,11 @@
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use switchyard::crash::{CrashPoint, set_observer};
-use switchyard::{MemorySink, RollbackOptions};
+use switchyard::{ApplyMode, MemorySink, RollbackOptions};
 
 use support::{Sandbox, child_role, commit, permissive, roll_back};
 
@@ -124,4 +125,185 @@ fn kill_at_every_crash_point() {
         roll_back(&engine, &plan);
         assert_eq!(sb.snapshot_without_sidecars(), before, "{point}");
     }
+}
+
+/// The child of the stranded-original test: at the exchange it makes the target's directory
+/// immutable, so both the backup rename and the exchange back fail; it reports the error.
+fn strand_child(dir: std::path::PathBuf) {
+    let bin = dir.join("root/usr/bin");
+    set_observer(move |reached| {
+        if reached == CrashPoint::ApplyAfterSwap {
+            support::set_immutable(&bin, true);
+        }
+    });
+    let sb = Sandbox {
+        root: dir.join("root"),
+        dir,
+    };
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+    support::set_immutable(&sb.path("usr/bin"), false);
+    let err = result.expect_err("the apply succeeded in an immutable directory");
+    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+}
+
+/// When the swap fails after the exchange and putting the original back fails too, the original
+/// stays under the temporary name: apply says so (`E_RESTORE_FAILED`, naming it), keeps the
+/// sidecar that describes it, and a later rollback brings it back, same inode.
+#[test]
+fn a_failed_undo_keeps_the_record_of_the_stranded_original() {
+    if let Some(dir) = child_role() {
+        strand_child(dir);
+        return;
+    }
+    let sb = Sandbox::new("stranded-original");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    let before = sb.snapshot();
+    let status = support::spawn_child_role(
+        "a_failed_undo_keeps_the_record_of_the_stranded_original",
+        &sb.dir,
+    )
+    .wait()
+    .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
+    let (id, message) = reported.split_once('\n').unwrap();
+    assert_eq!(id, "E_RESTORE_FAILED", "{message}");
+    assert!(message.contains(".ls.switchyard.1.tmp"), "{message}");
+    assert!(
+        sb.path("usr/bin/.ls.switchyard.1.json").exists(),
+        "the sidecar of the stranded original was deleted"
+    );
+
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let report = roll_back(&permissive(), &plan);
+    assert_eq!(report.restored, 1);
+    assert_eq!(sb.snapshot_without_sidecars(), before);
+}
+
+/// The child of the replaced-target test: right before the exchange, another process replaces
+/// the target with a new file (same bytes and mode, as a package reinstall would); it reports
+/// the apply's error.
+fn replace_child(dir: std::path::PathBuf) {
+    let target = dir.join("root/usr/bin/ls");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    set_observer(move |reached| {
+        if reached == CrashPoint::ApplyAfterTempLink
+            && !done.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let fresh = target.with_file_name("ls.dpkg-new");
+            fs::write(&fresh, "GNU ls\n").unwrap();
+            fs::set_permissions(&fresh, fs::Permissions::from_mode(0o755)).unwrap();
+            fs::rename(&fresh, &target).unwrap();
+        }
+    });
+    let sb = Sandbox {
+        root: dir.join("root"),
+        dir,
+    };
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+    let err = result.expect_err("the apply swapped out an object it never inspected");
+    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+}
+
+/// A target replaced between preflight and the exchange is not swapped into the backup under a
+/// sidecar that describes the old object: apply checks what the exchange took out (inode and
+/// fingerprint), swaps it back and fails `E_DRIFT`.
+#[test]
+fn a_target_replaced_before_the_exchange_is_swapped_back() {
+    if let Some(dir) = child_role() {
+        replace_child(dir);
+        return;
+    }
+    let sb = Sandbox::new("replaced-before-exchange");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    let status = support::spawn_child_role(
+        "a_target_replaced_before_the_exchange_is_swapped_back",
+        &sb.dir,
+    )
+    .wait()
+    .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
+    let (id, message) = reported.split_once('\n').unwrap();
+    assert_eq!(id, "E_DRIFT", "{message}");
+    // The replacement is in place, untouched, and nothing of the engine's is left.
+    let now = sb.snapshot();
+    assert_eq!(now["usr/bin/ls"].content.as_deref(), Some(&b"GNU ls\n"[..]));
+    assert_eq!(
+        now.keys()
+            .filter(|p| p.starts_with("usr/bin/"))
+            .collect::<Vec<_>>(),
+        ["usr/bin/ls"],
+        "debris or a backup of the replaced object was left"
+    );
+}
+
+/// The child of the failed-undo test: once the first action is swapped, its directory becomes
+/// immutable, so the undo after the second action's failure cannot put the first back.
+fn undo_fails_child(dir: std::path::PathBuf) {
+    let bin = dir.join("root/usr/bin");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    set_observer(move |reached| {
+        if reached == CrashPoint::ApplyAfterBackupRename
+            && !done.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            support::set_immutable(&bin, true);
+        }
+    });
+    let sb = Sandbox {
+        root: dir.join("root"),
+        dir,
+    };
+    let plan = sb.plan(&[
+        ("opt/uutils/aa", "usr/bin/aa"),
+        ("opt/uutils/zz", "usr/sbin/zz"),
+    ]);
+    let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+    support::set_immutable(&sb.path("usr/bin"), false);
+    support::set_immutable(&sb.path("usr/sbin/zz"), false);
+    let err = result.expect_err("the apply succeeded over an immutable file");
+    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+}
+
+/// A failed apply whose undo fails too does not report only the first failure: it says the
+/// plan stays partly applied (`E_RESTORE_FAILED`), and a later rollback finishes the undo.
+#[test]
+fn an_apply_whose_undo_fails_says_so_and_rollback_finishes_it() {
+    if let Some(dir) = child_role() {
+        undo_fails_child(dir);
+        return;
+    }
+    let sb = Sandbox::new("undo-fails");
+    sb.file("usr/bin/aa", "GNU aa\n", 0o755)
+        .file("usr/sbin/zz", "GNU zz\n", 0o755)
+        .file("opt/uutils/aa", "uutils aa\n", 0o755)
+        .file("opt/uutils/zz", "uutils zz\n", 0o755);
+    support::set_immutable(&sb.path("usr/sbin/zz"), true);
+    let before = sb.snapshot();
+    let status = support::spawn_child_role(
+        "an_apply_whose_undo_fails_says_so_and_rollback_finishes_it",
+        &sb.dir,
+    )
+    .wait()
+    .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
+    let (id, message) = reported.split_once('\n').unwrap();
+    assert_eq!(id, "E_RESTORE_FAILED", "{message}");
+    assert!(message.contains("usr/bin/aa"), "{message}");
+    assert!(
+        fs::read_link(sb.path("usr/bin/aa")).is_ok(),
+        "aa was put back"
+    );
+
+    let plan = sb.plan(&[
+        ("opt/uutils/aa", "usr/bin/aa"),
+        ("opt/uutils/zz", "usr/sbin/zz"),
+    ]);
+    roll_back(&permissive(), &plan);
+    assert_eq!(sb.snapshot_without_sidecars(), before);
 }

@@ -3,8 +3,10 @@
 mod atomicity;
 mod drift;
 mod dry_run;
+mod engine_files;
 mod facts;
 mod governance;
+mod history;
 mod partial_failure;
 mod paths;
 mod prune;

@@ -1,0 +1,98 @@
+//! The history of a target: a stack of generations, each placed by one plan. Rollback undoes a
+//! plan's own live generation or fails loudly; prune never drops what a rollback still needs.
+
+use std::fs;
+
+use switchyard::{ErrorId, MemorySink, Plan, RollbackOptions};
+
+use crate::support::{Sandbox, commit, permissive, roll_back};
+
+/// `usr/bin/ls` with two replacements, and the plans that link each.
+fn two_plans(name: &str) -> (Sandbox, Plan, Plan) {
+    let sb = Sandbox::new(name);
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755)
+        .file("opt/busybox/ls", "busybox ls\n", 0o755);
+    let a = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let b = sb.plan(&[("opt/busybox/ls", "usr/bin/ls")]);
+    (sb, a, b)
+}
+
+fn rollback_error(plan: &Plan) -> switchyard::Error {
+    permissive()
+        .rollback(plan, RollbackOptions::default(), &mut MemorySink::default())
+        .unwrap_err()
+}
+
+#[test]
+fn a_deleted_sidecar_fails_rollback_instead_of_a_silent_ok() {
+    let (sb, a, _) = two_plans("history-deleted-sidecar");
+    commit(&permissive(), &a);
+    fs::remove_file(sb.path("usr/bin/.ls.switchyard.1.json")).unwrap();
+    let before = sb.snapshot();
+    let err = rollback_error(&a);
+    assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
+    assert!(err.to_string().contains(".ls.switchyard.1.bak"), "{err}");
+    assert_eq!(sb.snapshot(), before);
+}
+
+#[test]
+fn prune_keeps_the_only_copy_of_a_replaced_original() {
+    let (sb, a, b) = two_plans("history-prune-original");
+    let original = sb.snapshot()["usr/bin/ls"].clone();
+    commit(&permissive(), &a);
+    commit(&permissive(), &b);
+    permissive()
+        .prune(&b, 1, &mut MemorySink::default())
+        .unwrap();
+    assert!(
+        sb.path("usr/bin/.ls.switchyard.1.bak").exists(),
+        "prune dropped the original"
+    );
+    // A is under B: rolling A back first is refused, loudly.
+    let err = rollback_error(&a);
+    assert_eq!(err.id(), ErrorId::Drift, "{err}");
+    roll_back(&permissive(), &b);
+    roll_back(&permissive(), &a);
+    assert_eq!(sb.snapshot()["usr/bin/ls"], original);
+}
+
+#[test]
+fn prune_removes_generations_that_were_rolled_back() {
+    let (sb, a, b) = two_plans("history-prune-dead");
+    commit(&permissive(), &a);
+    roll_back(&permissive(), &a);
+    commit(&permissive(), &b);
+    let report = permissive()
+        .prune(&b, 1, &mut MemorySink::default())
+        .unwrap();
+    assert_eq!(report.removed, 1);
+    assert!(!sb.path("usr/bin/.ls.switchyard.1.json").exists());
+    assert!(sb.path("usr/bin/.ls.switchyard.2.bak").exists());
+}
+
+#[test]
+fn plans_interleaved_on_one_target_roll_back_in_reverse() {
+    let (sb, a, b) = two_plans("history-a-b-a");
+    let original = sb.snapshot()["usr/bin/ls"].clone();
+    commit(&permissive(), &a);
+    commit(&permissive(), &b);
+    commit(&permissive(), &a);
+    roll_back(&permissive(), &a);
+    assert_eq!(
+        fs::read_link(sb.path("usr/bin/ls")).unwrap(),
+        std::path::Path::new("../../opt/busybox/ls")
+    );
+    roll_back(&permissive(), &b);
+    assert_eq!(
+        fs::read_link(sb.path("usr/bin/ls")).unwrap(),
+        std::path::Path::new("../../opt/uutils/ls")
+    );
+    roll_back(&permissive(), &a);
+    assert_eq!(sb.snapshot()["usr/bin/ls"], original);
+    assert!(!sb.path("usr/bin/.ls.switchyard.1.bak").exists());
+    // Every plan's rollback is now a no-op.
+    roll_back(&permissive(), &a);
+    roll_back(&permissive(), &b);
+    assert_eq!(sb.snapshot()["usr/bin/ls"], original);
+}
