@@ -24,6 +24,7 @@ fn end_sleeps(marker: u32) {
     });
 }
 
+/// Proves: REQ-M5
 #[test]
 fn clean_never_follows_a_run_symlink_out_of_the_work_dir() {
     let ws = Workspace::new("clean-symlink");
@@ -53,6 +54,7 @@ fn clean_never_follows_a_run_symlink_out_of_the_work_dir() {
     );
 }
 
+/// Proves: REQ-M5
 #[test]
 fn a_work_dir_that_is_a_symlink_or_not_private_is_refused() {
     let ws = Workspace::new("clean-refusals");
@@ -102,6 +104,7 @@ fn a_work_dir_that_is_a_symlink_or_not_private_is_refused() {
     }
 }
 
+/// Proves: REQ-M5
 #[test]
 fn clean_leaves_a_live_run_alone_whose_work_dir_is_named_like_a_run() {
     let ws = Workspace::new("clean-nested");
@@ -133,6 +136,7 @@ fn clean_leaves_a_live_run_alone_whose_work_dir_is_named_like_a_run() {
     assert!(!sleeps_alive(620));
 }
 
+/// Proves: REQ-M5
 #[test]
 fn clean_kills_no_process_group_that_is_no_longer_the_dead_runs() {
     let ws = Workspace::new("clean-pid-reuse");

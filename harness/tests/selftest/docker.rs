@@ -253,6 +253,7 @@ fn ctrl_c_mid_run_removes_the_container_and_every_loop_device_and_mount() {
     ws.assert_no_leaks();
 }
 
+/// Proves: REQ-M5
 #[test]
 fn clean_removes_only_the_containers_of_dead_runs_of_its_work_directory() {
     let _turn = turn();

@@ -35,6 +35,7 @@ steps:
     )
 }
 
+/// Proves: REQ-M2.1
 #[test]
 fn processes_a_health_check_leaves_running_die_with_the_trial() {
     let ws = Workspace::new("strays");
