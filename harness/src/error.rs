@@ -49,7 +49,7 @@ pub enum HarnessError {
     },
 
     #[error(
-        "golden files are only written on purpose, never in CI (the CI environment variable is set); \
+        "golden files are only written on purpose, never in CI (CI is set to a true value: true, 1, yes or on); \
          run `fsmatrix golden update` on a workstation and commit the result"
     )]
     GoldenUpdateInCi,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::fs_kind::FsKind;
@@ -111,11 +112,11 @@ pub enum Runner {
 
 #[derive(Debug, Clone, Args)]
 pub struct ExecArgs {
-    /// Trials run in parallel, each on its own images.
-    #[arg(long, default_value_t = default_jobs())]
+    /// Trials run in parallel, each on its own images (at least 1).
+    #[arg(long, default_value_t = default_jobs(), value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
-    /// A trial still running after this many seconds is killed and fails.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    /// A trial still running after this many seconds is killed and fails (at least 1).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
     pub trial_timeout: u64,
 }
 
@@ -139,7 +140,8 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum GoldenCommand {
     /// Run the selected scenarios and write their transcripts as the new golden files, when
-    /// every filesystem agrees. Refused when CI is set.
+    /// every filesystem of each scenario's scope ran and agrees (so no --partition, and --fs
+    /// only when it names them all). Refused when CI is true (true, 1, yes, on).
     Update {
         #[command(flatten)]
         select: SelectArgs,

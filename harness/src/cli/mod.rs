@@ -2,11 +2,13 @@
 
 mod args;
 mod children;
+mod ci;
 mod clean;
 mod doctor;
 mod entry;
 mod golden;
 mod image;
+mod reports;
 mod run;
 mod session;
 mod source;

@@ -35,13 +35,14 @@ pub(super) fn select(args: &SelectArgs) -> Result<Selection, HarnessError> {
         args.fs.clone()
     };
     let mut matrix = matrix::expand(&scenarios, &run, &NameFilter(args.filters.clone()));
-    if let Some(partition) = args.partition {
-        matrix.trials = partition.select(matrix.trials);
-    }
     if matrix.trials.is_empty() {
         return Err(HarnessError::Usage(
-            "no trial matches the selection (check the filters, --fs and --partition)".to_owned(),
+            "no trial matches the selection (check the filters and --fs)".to_owned(),
         ));
+    }
+    // A shard may be empty (more shards than trials); the selection as a whole may not.
+    if let Some(partition) = args.partition {
+        matrix.trials = partition.select(matrix.trials);
     }
     Ok(Selection { scenarios, matrix })
 }

@@ -59,14 +59,76 @@ fn partitions_together_list_every_trial_exactly_once() {
 }
 
 #[test]
-fn golden_update_is_refused_under_ci() {
+fn golden_update_is_refused_under_ci_only_when_ci_is_true() {
     let ws = Workspace::new("golden-ci");
     ws.repo_scenario("swap-absent");
-    let ran = run(ws
-        .fsmatrix(&["golden", "update"], &["--fs", "ext4"])
-        .env("CI", "true"));
-    assert_eq!(ran.code, 64, "{}", ran.all());
-    assert!(ran.stderr.contains("never in CI"), "{}", ran.stderr);
+    for yes in ["true", "1", "YES", "On"] {
+        let ran = run(ws
+            .fsmatrix(&["golden", "update"], &["--fs", "ext4"])
+            .env("CI", yes));
+        assert_eq!(ran.code, 64, "CI={yes}: {}", ran.all());
+        assert!(
+            ran.stderr.contains("never in CI"),
+            "CI={yes}: {}",
+            ran.stderr
+        );
+    }
+    // Not CI: the update goes on, and is refused for its own reason (a partial --fs).
+    for no in ["false", "0", "no", ""] {
+        let ran = run(ws
+            .fsmatrix(&["golden", "update"], &["--fs", "ext4"])
+            .env("CI", no));
+        assert_eq!(ran.code, 64, "CI={no}: {}", ran.all());
+        assert!(
+            !ran.stderr.contains("never in CI"),
+            "CI={no}: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains("--fs leaves some out"),
+            "CI={no}: {}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn golden_update_refuses_a_selection_that_leaves_some_filesystems_of_a_scope_out() {
+    let ws = Workspace::new("golden-partial");
+    ws.repo_scenario("swap-absent");
+    let before = fs::read(ws.golden_file("swap-absent")).unwrap();
+    fs::write(ws.golden_file("swap-absent"), "stale\n").unwrap();
+    for args in [
+        &["--fs", "ext4,xfs"][..],
+        &["--partition", "2/5"][..],
+        &["--partition", "1/1"][..],
+    ] {
+        let ran = run(ws.fsmatrix(&["golden", "update"], args));
+        assert_eq!(ran.code, 64, "{args:?}: {}", ran.all());
+        assert!(
+            ran.stderr.contains("every filesystem of"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+        assert_eq!(
+            fs::read_to_string(ws.golden_file("swap-absent")).unwrap(),
+            "stale\n",
+            "{args:?} wrote a golden"
+        );
+    }
+    let ran = run(ws.fsmatrix(&["golden", "update"], &["--fs", "ext4,xfs"]));
+    assert!(
+        ran.stderr
+            .contains("swap-absent (not on btrfs, tmpfs, overlay)"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        fs::read_dir(&ws.work).unwrap().count(),
+        0,
+        "a refused update started a run"
+    );
+    drop(before);
 }
 
 #[test]
@@ -79,16 +141,58 @@ fn golden_update_writes_a_transcript_every_filesystem_agrees_on() {
     let ran = run(ws.fsmatrix(&["run"], &["--fs", "ext4"]));
     assert_eq!(ran.code, 1, "{}", ran.all());
     assert!(ran.stdout.contains("[golden-missing]"), "{}", ran.stdout);
+    fs::remove_dir_all(&ws.work).unwrap();
 
-    let ran = run(ws.fsmatrix(&["golden", "update"], &["--fs", "ext4,btrfs"]));
+    let ran = run(ws.fsmatrix(&["golden", "update"], &[]));
     assert_eq!(ran.code, 0, "{}", ran.all());
-    assert!(ran.stdout.contains("updated: "), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains("(the same on ext4, btrfs, xfs, tmpfs, overlay)"),
+        "{}",
+        ran.stdout
+    );
     assert_eq!(
         fs::read_to_string(ws.golden_file("swap-absent")).unwrap(),
         repo_golden
     );
+    let left: Vec<_> = fs::read_dir(&ws.work).unwrap().flatten().collect();
+    assert!(
+        left.is_empty(),
+        "a passing update kept its run directory: {left:?}"
+    );
 
     let ran = run(ws.fsmatrix(&["run"], &["--fs", "xfs"]));
     assert_eq!(ran.code, 0, "{}", ran.all());
+    ws.assert_no_leaks();
+}
+
+#[test]
+fn golden_update_fails_and_keeps_its_run_when_a_trial_fails() {
+    let ws = Workspace::new("golden-update-fails");
+    ws.scenario(
+        "wrong-check",
+        r##"description: A check that cannot hold, so no golden may be written.
+filesystems: [tmpfs]
+why: one filesystem is enough to fail.
+policy: permissive
+tree:
+  usr/bin/ls: { file: "GNU ls\n", mode: "0755" }
+steps:
+  - check: { usr/bin/ls: { file: "not GNU ls\n", mode: "0755" } }
+"##,
+    );
+    let ran = run(ws.fsmatrix(&["golden", "update"], &[]));
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(
+        ran.stdout.contains("not updated: wrong-check"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!ws.golden_file("wrong-check").exists());
+    assert_eq!(
+        fs::read_dir(&ws.work).unwrap().count(),
+        1,
+        "the failed update's run directory is kept"
+    );
     ws.assert_no_leaks();
 }
