@@ -196,3 +196,102 @@ steps:
     );
     ws.assert_no_leaks();
 }
+
+/// A scenario on tmpfs alone: quick, and out of scope on every other filesystem.
+const TMPFS_ONLY: &str = r##"description: A regular file becomes a symlink, on tmpfs alone.
+filesystems: [tmpfs]
+why: one quick filesystem is enough for a test of the command line.
+policy: permissive
+tree:
+  usr/bin/ls:    { file: "GNU ls\n", mode: "0755" }
+  opt/uutils/ls: { file: "#!/bin/sh\necho uutils ls\n", mode: "0755" }
+steps:
+  - apply: { link: [ { source: opt/uutils/ls, target: usr/bin/ls } ] }
+"##;
+
+#[test]
+fn zero_jobs_and_a_zero_trial_timeout_are_usage_errors() {
+    let ws = Workspace::new("zero-flags");
+    ws.scenario("tmpfs-only", TMPFS_ONLY);
+    for flag in ["--jobs=0", "--trial-timeout=0"] {
+        let ran = run(ws.fsmatrix(&["run"], &[flag]));
+        assert_eq!(ran.code, 64, "{flag}: {}", ran.all());
+        let ran = run(ws.fsmatrix(&["golden", "update"], &[flag]));
+        assert_eq!(ran.code, 64, "{flag}: {}", ran.all());
+    }
+    assert_eq!(fs::read_dir(&ws.work).unwrap().count(), 0);
+}
+
+#[test]
+fn an_unwritable_report_path_fails_before_any_trial_and_a_junit_error_keeps_the_json() {
+    let ws = Workspace::new("report-paths");
+    ws.scenario("tmpfs-only", TMPFS_ONLY);
+    let nowhere = ws.dir.join("no-such-dir");
+    for flag in ["--json", "--junit"] {
+        let path = nowhere.join("report");
+        let ran = run(ws.fsmatrix(&["run"], &[flag, path.to_str().unwrap()]));
+        assert_eq!(ran.code, 4, "{flag}: {}", ran.all());
+        assert!(ran.stderr.contains("report"), "{flag}: {}", ran.stderr);
+        assert!(
+            !ran.stdout.contains("trials on the"),
+            "{flag}: a run started: {}",
+            ran.stdout
+        );
+        assert_eq!(fs::read_dir(&ws.work).unwrap().count(), 0, "{flag}");
+    }
+
+    // /dev/full opens, and every write to it fails: the JUnit report is lost, the JSON is not.
+    let run_ok = run(ws.fsmatrix(&["golden", "update"], &[]));
+    assert_eq!(run_ok.code, 0, "{}", run_ok.all());
+    let json = ws.dir.join("report.json");
+    let ran = run(ws.fsmatrix(
+        &["run"],
+        &["--junit", "/dev/full", "--json", json.to_str().unwrap()],
+    ));
+    assert_eq!(ran.code, 4, "{}", ran.all());
+    assert!(ran.stderr.contains("JUnit"), "{}", ran.stderr);
+    let report = fs::read_to_string(&json).unwrap();
+    assert!(report.contains("\"passed\": 1"), "{report}");
+}
+
+#[test]
+fn an_empty_shard_passes_and_says_so() {
+    let ws = Workspace::new("empty-shard");
+    ws.scenario("tmpfs-only", TMPFS_ONLY);
+    let json = ws.dir.join("report.json");
+    let ran = run(ws.fsmatrix(
+        &["run"],
+        &["--partition", "3/3", "--json", json.to_str().unwrap()],
+    ));
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(
+        ran.stdout.contains("0 trials in this shard"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        fs::read_to_string(&json)
+            .unwrap()
+            .contains("\"trials\": []")
+    );
+    // A selection that matches nothing at all is still a mistake.
+    let ran = run(ws.fsmatrix(&["run"], &["no-such-scenario"]));
+    assert_eq!(ran.code, 64, "{}", ran.all());
+}
+
+#[test]
+fn the_closing_line_counts_skips_and_shows_declared_scopes_as_their_own_figure() {
+    let ws = Workspace::new("closing-line");
+    ws.scenario("tmpfs-only", TMPFS_ONLY);
+    let ran = run(ws.fsmatrix(&["golden", "update"], &[]));
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let ran = run(ws.fsmatrix(&["run"], &["--fs", "tmpfs,ext4,xfs"]));
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(
+        ran.stdout
+            .contains("1 passed, 0 failed, 0 skipped; 2 out of scope by declaration"),
+        "{}",
+        ran.stdout
+    );
+    ws.assert_no_leaks();
+}
