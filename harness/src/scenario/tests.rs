@@ -881,3 +881,83 @@ fn anchors_aliases_and_merge_keys() {
     assert_eq!(scenario.tree["b"], gnu);
     assert_eq!(scenario.tree["c"], file("GNU\n", Some(0o700)));
 }
+
+/// Loads `dir` on another thread, failing the test instead of hanging it.
+fn load_dir_within_seconds(dir: &Path) -> Result<Vec<Scenario>, ScenarioErrors> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = dir.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(load_dir(&owned));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("loading the directory hung")
+}
+
+#[test]
+fn only_regular_files_are_read_as_scenarios() {
+    let dir = test_dir("not_regular");
+    write(&dir, "good.yaml", GOOD);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.join("fifo.yaml"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.yaml")).unwrap();
+    fs::create_dir(dir.join("dir.yaml")).unwrap();
+    let errors = load_dir_within_seconds(&dir).unwrap_err().into_vec();
+    let reported: Vec<(String, &str)> = errors
+        .iter()
+        .map(|e| {
+            let name = e.file().file_name().unwrap().to_string_lossy().into_owned();
+            (name, e.message())
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            (
+                "dir.yaml".to_owned(),
+                "not a regular file (a directory): a scenario is a regular file"
+            ),
+            (
+                "fifo.yaml".to_owned(),
+                "not a regular file (a FIFO): a scenario is a regular file"
+            ),
+            (
+                "zero.yaml".to_owned(),
+                "not a regular file (a character device): a scenario is a regular file"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_while_reading() {
+    let dir = test_dir("too_large");
+    let mut text = GOOD.to_owned();
+    while (text.len() as u64) <= MAX_FILE_BYTES {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let error = load_file(&write(&dir, "large.yaml", &text)).unwrap_err();
+    assert_eq!(
+        error.message(),
+        "the file is larger than 1024 KiB, the limit for a scenario file"
+    );
+}
+
+#[test]
+fn a_directory_without_scenarios_is_an_error() {
+    let dir = test_dir("no_scenarios");
+    write(&dir, "README.md", "# scenarios");
+    let errors = load_dir(&dir).unwrap_err().into_vec();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].file(), dir);
+    assert!(
+        errors[0].message().starts_with("no scenario files"),
+        "{}",
+        errors[0]
+    );
+}
