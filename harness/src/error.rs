@@ -4,7 +4,7 @@
 //! |------|--------------------------------------------------------------------------|
 //! | 0    | every trial in scope passed                                              |
 //! | 1    | at least one trial failed (a step, a crash check, a golden difference, a timeout, a crashed child) |
-//! | 2    | a scenario file is invalid; no trial was started                         |
+//! | 2    | a scenario file is invalid, or a golden file has no scenario; no trial was started |
 //! | 3    | the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine) |
 //! | 4    | the harness itself failed (its own files, a fixture it could not release) |
 //! | 64   | the command line is wrong, or the command is refused here (golden update under CI) |
@@ -49,6 +49,13 @@ pub enum HarnessError {
     },
 
     #[error(
+        "golden files without a scenario in {}: {}; remove them, or restore their scenarios",
+        dir.display(),
+        files.join(", ")
+    )]
+    OrphanGoldens { dir: PathBuf, files: Vec<String> },
+
+    #[error(
         "golden files are only written on purpose, never in CI (CI is set to a true value: true, 1, yes or on); \
          run `fsmatrix golden update` on a workstation and commit the result"
     )]
@@ -61,7 +68,7 @@ pub enum HarnessError {
 impl HarnessError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            HarnessError::Scenarios(_) => exit::BAD_SCENARIOS,
+            HarnessError::Scenarios(_) | HarnessError::OrphanGoldens { .. } => exit::BAD_SCENARIOS,
             HarnessError::Docker(e) if e.is_unreachable() => exit::PREREQUISITE,
             HarnessError::Docker(_) => exit::HARNESS,
             HarnessError::Fixture(e) if e.is_prerequisite() => exit::PREREQUISITE,

@@ -20,7 +20,7 @@ Examples:
 Exit codes:
   0    every trial in scope passed
   1    a trial failed (a step, a crash check, a golden difference, a timeout, a crashed child)
-  2    a scenario file is invalid; no trial was started
+  2    a scenario file is invalid, or a golden file has no scenario; nothing ran
   3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine)
   4    the harness itself failed
   64   bad usage, or a refused command (golden update under CI)

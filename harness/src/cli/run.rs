@@ -9,7 +9,7 @@ use super::args::{RunArgs, Runner};
 use super::image::runner_image;
 use super::reports::ReportFiles;
 use super::session::Session;
-use super::source::{Selection, select};
+use super::source::{Selection, no_orphans, select};
 use crate::docker::{Docker, RunSpec};
 use crate::error::{HarnessError, exit};
 use crate::report::json::JsonReport;
@@ -17,6 +17,7 @@ use crate::report::{Failure, FailureKind, Outcome, TrialResult};
 
 pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessError> {
     let selection = select(&args.select)?;
+    no_orphans(&selection.scenarios, &args.select.source.golden)?;
     let reports = ReportFiles::create(args.junit.as_deref(), args.json.as_deref())?;
     if selection.matrix.trials.is_empty() {
         // A CI matrix may have more shards than trials: an empty shard passes.

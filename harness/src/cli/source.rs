@@ -1,12 +1,13 @@
 //! Loading and selecting scenarios: `list` and `check`, and the selection every run makes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::args::{SelectArgs, SourceArgs};
 use crate::error::HarnessError;
 use crate::fs_kind::FsKind;
+use crate::golden;
 use crate::matrix::{self, Matrix, NameFilter};
 use crate::scenario::{self, Scenario};
 
@@ -66,10 +67,29 @@ pub(super) fn list(args: &SelectArgs) -> Result<ExitCode, HarnessError> {
 
 pub(super) fn check(args: &SourceArgs) -> Result<ExitCode, HarnessError> {
     let scenarios = scenario::load_dir(&args.scenarios)?;
+    no_orphans(&scenarios, &args.golden)?;
     println!(
         "{} scenarios in {} are valid",
         scenarios.len(),
         args.scenarios.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails when a golden file names no scenario: a renamed or deleted scenario leaves one behind,
+/// and a stale golden must not sit there unnoticed.
+pub(super) fn no_orphans(scenarios: &[Scenario], golden_dir: &Path) -> Result<(), HarnessError> {
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    let files = golden::orphans(golden_dir, &names).map_err(|source| HarnessError::Io {
+        what: "read the golden directory",
+        path: golden_dir.to_owned(),
+        source,
+    })?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    Err(HarnessError::OrphanGoldens {
+        dir: golden_dir.to_owned(),
+        files,
+    })
 }

@@ -295,3 +295,33 @@ fn the_closing_line_counts_skips_and_shows_declared_scopes_as_their_own_figure()
     );
     ws.assert_no_leaks();
 }
+
+#[test]
+fn a_golden_file_without_a_scenario_fails_check_and_run() {
+    let ws = Workspace::new("orphan-golden");
+    ws.scenario("tmpfs-only", TMPFS_ONLY);
+    fs::write(ws.golden_file("renamed-away"), "{}\n").unwrap();
+    for cmd in ["check", "run"] {
+        let ran = run(ws.fsmatrix(&[cmd], &[]));
+        assert_eq!(ran.code, 2, "{cmd}: {}", ran.all());
+        assert!(
+            ran.stderr.contains("golden files without a scenario")
+                && ran.stderr.contains("renamed-away.jsonl"),
+            "{cmd}: {}",
+            ran.stderr
+        );
+    }
+    assert_eq!(
+        fs::read_dir(&ws.work).unwrap().count(),
+        0,
+        "a trial was started"
+    );
+}
+
+#[test]
+fn check_of_a_directory_without_scenarios_fails() {
+    let ws = Workspace::new("no-scenarios");
+    let ran = run(ws.fsmatrix(&["check"], &[]));
+    assert_eq!(ran.code, 2, "{}", ran.all());
+    assert!(ran.stderr.contains("no scenario files"), "{}", ran.stderr);
+}
