@@ -8,9 +8,11 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::entry::NAME_MAX;
 use super::error::{Position, Problem, ScenarioError, ScenarioErrors};
 use super::model::Scenario;
 use super::{parse, validate};
+use crate::fs_kind::FsKind;
 
 /// The largest scenario file read: scenarios are small, and a file that is not one (a device,
 /// a runaway generator) must not be read into memory whole.
@@ -93,6 +95,18 @@ fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
     Ok(files)
 }
 
+/// The longest scenario name whose trial files fit in a file name: the kept transcript
+/// `NAME.FS.jsonl.bad` is the longest of them (the trial directory `NAME@FS` and the golden
+/// file's temporary `.NAME.jsonl.tmp` are shorter).
+fn max_name_bytes() -> usize {
+    let fs = FsKind::ALL
+        .iter()
+        .map(|kind| kind.as_str().len())
+        .max()
+        .unwrap_or(0);
+    NAME_MAX - ".".len() - fs - ".jsonl.bad".len()
+}
+
 /// The bytes of a regular file, at most [`MAX_FILE_BYTES`] of them. Opened without blocking, so
 /// a FIFO cannot hang the load, and checked to be a regular file (through a symlink too) before
 /// a byte is read; the limit holds while reading, whatever the size said.
@@ -148,7 +162,13 @@ fn name_of(path: &Path) -> Result<String, Problem> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
+    let longest = max_name_bytes();
     match stem.to_str() {
+        Some(name) if valid(name) && name.len() > longest => Err(Problem::whole_file(format!(
+            "scenario name `{name}` is {} bytes long, more than {longest}: its run's files \
+             (`{name}.overlay.jsonl.bad`) must fit in one 255-byte file name",
+            name.len()
+        ))),
         Some(name) if valid(name) => Ok(name.to_owned()),
         _ => Err(Problem::whole_file(format!(
             "`{}` is not a valid scenario name: the file stem names the scenario, and may \
