@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::out::{self, outln};
 use crate::docker::{CleanOptions, Docker};
 use crate::error::HarnessError;
 use crate::workdir;
@@ -10,7 +11,7 @@ use crate::workdir;
 pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
     let cleaned = workdir::clean(work_dir)?;
     for (run, sweep) in cleaned.runs.iter().zip(&cleaned.sweeps) {
-        println!(
+        outln!(
             "removed {} ({} unmounted, {} loop devices detached)",
             run.display(),
             sweep.unmounted.len() + sweep.lazily_unmounted.len(),
@@ -18,15 +19,18 @@ pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
         );
     }
     for run in &cleaned.alive {
-        println!("left {} alone: its run is still going", run.display());
+        outln!("left {} alone: its run is still going", run.display());
     }
     if cleaned.runs.is_empty() && cleaned.alive.is_empty() {
-        println!("no runs under {}", work_dir.display());
+        outln!("no runs under {}", work_dir.display());
     }
     // Containers are only reachable through the engine; without one there are none to remove.
     match Docker::connect() {
-        Ok(docker) => print!("{}", docker.clean(&CleanOptions { images: true })?),
-        Err(e) if e.is_unreachable() => println!("no Docker engine to clean ({e})"),
+        Ok(docker) => out::write(format_args!(
+            "{}",
+            docker.clean(&CleanOptions { images: true })?
+        )),
+        Err(e) if e.is_unreachable() => outln!("no Docker engine to clean ({e})"),
         Err(e) => return Err(e.into()),
     }
     Ok(ExitCode::SUCCESS)

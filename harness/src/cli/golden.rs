@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use super::args::{ExecArgs, SelectArgs};
 use super::ci;
+use super::out::outln;
 use super::session::Session;
 use super::source::{Selection, select};
 use crate::error::{HarnessError, exit};
@@ -47,7 +48,7 @@ pub(super) fn update(
         let scope = scopes.get(scenario).map_or(&[][..], Vec::as_slice);
         if let Some(problem) = incomplete(&trials, scope).or_else(|| disagreement(&trials)) {
             refused += 1;
-            println!("not updated: {scenario}: {problem}");
+            outln!("not updated: {scenario}: {problem}");
             continue;
         }
         let transcript = trials[0].transcript.as_deref().unwrap_or_default();
@@ -57,7 +58,7 @@ pub(super) fn update(
             source,
         })?;
         if before.as_deref() == Some(transcript) {
-            println!(
+            outln!(
                 "unchanged: {}",
                 golden::path(golden_dir, scenario).display()
             );
@@ -69,14 +70,14 @@ pub(super) fn update(
             source,
         })?;
         let fs: Vec<String> = trials.iter().map(|t| t.result.id.fs.to_string()).collect();
-        println!(
+        outln!(
             "updated: {} (the same on {})",
             golden::path(golden_dir, scenario).display(),
             fs.join(", ")
         );
     }
     if refused > 0 {
-        println!(
+        outln!(
             "{refused} scenario(s) not updated; run directory kept for inspection: {}",
             session.run_dir.path().display()
         );

@@ -8,6 +8,7 @@ mod doctor;
 mod entry;
 mod golden;
 mod image;
+mod out;
 mod reports;
 mod run;
 mod session;

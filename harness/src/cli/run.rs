@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::args::{RunArgs, Runner};
 use super::image::runner_image;
+use super::out::outln;
 use super::reports::ReportFiles;
 use super::session::Session;
 use super::source::{Selection, no_orphans, select};
@@ -21,7 +22,7 @@ pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessEr
     let reports = ReportFiles::create(args.junit.as_deref(), args.json.as_deref())?;
     if selection.matrix.trials.is_empty() {
         // A CI matrix may have more shards than trials: an empty shard passes.
-        println!("fsmatrix: 0 trials in this shard");
+        outln!("fsmatrix: 0 trials in this shard");
         reports.write(&[], &selection.matrix.scopes, &[])?;
         return Ok(ExitCode::from(exit::PASSED));
     }
@@ -49,7 +50,7 @@ pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessEr
             source,
         })?;
     } else {
-        println!(
+        outln!(
             "run directory kept for inspection: {}",
             run_dir.path().display()
         );

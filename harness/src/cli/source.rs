@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::args::{SelectArgs, SourceArgs};
+use super::out::outln;
 use crate::error::HarnessError;
 use crate::fs_kind::FsKind;
 use crate::golden;
@@ -51,7 +52,7 @@ pub(super) fn select(args: &SelectArgs) -> Result<Selection, HarnessError> {
 pub(super) fn list(args: &SelectArgs) -> Result<ExitCode, HarnessError> {
     let selection = select(args)?;
     for trial in &selection.matrix.trials {
-        println!("{trial}");
+        outln!("{trial}");
     }
     for scope in &selection.matrix.scopes {
         let fs: Vec<&str> = scope.filesystems.iter().map(|f| f.as_str()).collect();
@@ -68,7 +69,7 @@ pub(super) fn list(args: &SelectArgs) -> Result<ExitCode, HarnessError> {
 pub(super) fn check(args: &SourceArgs) -> Result<ExitCode, HarnessError> {
     let scenarios = scenario::load_dir(&args.scenarios)?;
     no_orphans(&scenarios, &args.golden)?;
-    println!(
+    outln!(
         "{} scenarios in {} are valid",
         scenarios.len(),
         args.scenarios.display()

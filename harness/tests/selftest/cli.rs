@@ -325,3 +325,29 @@ fn check_of_a_directory_without_scenarios_fails() {
     assert_eq!(ran.code, 2, "{}", ran.all());
     assert!(ran.stderr.contains("no scenario files"), "{}", ran.stderr);
 }
+
+/// `cmd` with its standard output a pipe nobody reads: every write fails with EPIPE.
+fn into_a_closed_pipe(mut cmd: std::process::Command) -> crate::support::Ran {
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
+    drop(reader);
+    cmd.stdout(std::process::Stdio::from(writer));
+    run(cmd)
+}
+
+#[test]
+fn a_closed_standard_output_ends_the_output_not_the_command() {
+    let ws = Workspace::new("closed-stdout");
+    ws.scenario("tmpfs-only", TMPFS_ONLY);
+    // Its own work directory, and no Docker engine: nothing of anyone else is touched.
+    let mut clean = ws.fsmatrix(&["clean"], &[]);
+    clean.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    for (what, cmd) in [
+        ("list", ws.fsmatrix(&["list"], &[])),
+        ("check", ws.fsmatrix(&["check"], &[])),
+        ("clean", clean),
+    ] {
+        let ran = into_a_closed_pipe(cmd);
+        assert_eq!(ran.code, 0, "{what}: {}", ran.stderr);
+        assert!(!ran.stderr.contains("panicked"), "{what}: {}", ran.stderr);
+    }
+}
