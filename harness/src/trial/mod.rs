@@ -5,6 +5,7 @@ mod engine;
 mod faults;
 mod run;
 mod tree;
+mod verdicts;
 
 pub use crash::crash_child;
 pub use faults::hold_lock_forever;
