@@ -4,7 +4,7 @@
 //! |------|--------------------------------------------------------------------------|
 //! | 0    | every trial in scope passed                                              |
 //! | 1    | at least one trial failed (a step, a crash check, a golden difference, a timeout, a crashed child) |
-//! | 2    | a scenario file is invalid; no trial was started (also: the requirements traceability is broken, or the guarantees table is not current) |
+//! | 2    | a scenario file is invalid, or a golden file has no scenario; no trial was started (also: the requirements traceability is broken, or the guarantees table is not current) |
 //! | 3    | the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine, a private work directory, room in it) |
 //! | 4    | the harness itself failed (its own files, a fixture it could not release) |
 //! | 64   | the command line is wrong, or the command is refused here (golden update under CI) |
@@ -63,7 +63,14 @@ pub enum HarnessError {
     },
 
     #[error(
-        "golden files are only written on purpose, never in CI (the CI environment variable is set); \
+        "golden files without a scenario in {}: {}; remove them, or restore their scenarios",
+        dir.display(),
+        files.join(", ")
+    )]
+    OrphanGoldens { dir: PathBuf, files: Vec<String> },
+
+    #[error(
+        "golden files are only written on purpose, never in CI (CI is set to a true value: true, 1, yes or on); \
          run `fsmatrix golden update` on a workstation and commit the result"
     )]
     GoldenUpdateInCi,
@@ -77,7 +84,8 @@ impl HarnessError {
         match self {
             HarnessError::Scenarios(_)
             | HarnessError::Trace(_)
-            | HarnessError::StaleGuarantees(_) => exit::BAD_SCENARIOS,
+            | HarnessError::StaleGuarantees(_)
+            | HarnessError::OrphanGoldens { .. } => exit::BAD_SCENARIOS,
             HarnessError::Docker(e) if e.is_unreachable() => exit::PREREQUISITE,
             HarnessError::Docker(_) => exit::HARNESS,
             HarnessError::Fixture(e) if e.is_prerequisite() => exit::PREREQUISITE,

@@ -46,12 +46,64 @@ pub fn compare(golden: Option<&str>, actual: &str, golden_name: &str, label: &st
     }
 }
 
+/// The unified diff of two transcripts, with what a terminal would not show made visible:
+/// a carriage return as `\r`, a tab as `\t`, other control characters escaped, and trailing
+/// spaces as `\x20`, so two lines that differ never look the same.
 pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
-    TextDiff::from_lines(old, new)
+    let diff = TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(2)
         .header(old_name, new_name)
-        .to_string()
+        .to_string();
+    let mut shown = String::with_capacity(diff.len());
+    for line in diff.split_inclusive('\n') {
+        let (text, end) = match line.strip_suffix('\n') {
+            Some(text) => (text, "\n"),
+            None => (line, ""),
+        };
+        shown.push_str(&visible(text));
+        shown.push_str(end);
+    }
+    shown
+}
+
+fn visible(line: &str) -> String {
+    let kept = line.trim_end_matches(' ');
+    let mut shown: String = kept
+        .chars()
+        .map(|c| match c {
+            '\r' => "\\r".to_owned(),
+            '\t' => "\\t".to_owned(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    for _ in kept.len()..line.len() {
+        shown.push_str("\\x20");
+    }
+    shown
+}
+
+/// The golden files of `dir` that no scenario in `scenarios` names, by file name. A missing
+/// directory has none.
+pub fn orphans(dir: &Path, scenarios: &[&str]) -> io::Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut orphans = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".jsonl") else {
+            continue;
+        };
+        if !name.starts_with('.') && !scenarios.contains(&stem) {
+            orphans.push(name);
+        }
+    }
+    orphans.sort();
+    Ok(orphans)
 }
 
 /// The first [`DIFF_LINES_SHOWN`] lines of a diff, with a note of how many more there are.
@@ -104,6 +156,42 @@ mod tests {
             "{diff}"
         );
         assert!(diff.contains("-{\"b\":2}\n+{\"b\":3}"), "{diff}");
+    }
+
+    #[test]
+    fn invisible_differences_are_shown() {
+        let golden = "{\"a\":1}\r\n{\"b\":2}  \n{\"c\":\t3}\n";
+        let actual = "{\"a\":1}\n{\"b\":2}\n{\"c\": 3}\n";
+        let Verdict::Mismatch { diff } = compare(Some(golden), actual, "g", "s@ext4") else {
+            panic!("different bytes matched");
+        };
+        assert!(
+            diff.ends_with(
+                "-{\"a\":1}\\r\n-{\"b\":2}\\x20\\x20\n-{\"c\":\\t3}\n\
+                 +{\"a\":1}\n+{\"b\":2}\n+{\"c\": 3}\n"
+            ),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn golden_files_without_a_scenario_are_found() {
+        let dir = std::env::temp_dir().join(format!("fsmatrix-orphans-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "kept.jsonl",
+            "gone.jsonl",
+            "notes.txt",
+            ".hidden.jsonl",
+            "a.jsonl.bad",
+        ] {
+            fs::write(dir.join(name), "").unwrap();
+        }
+        let found = orphans(&dir, &["kept"]).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found, ["gone.jsonl"]);
+        assert_eq!(orphans(&dir, &[]).unwrap(), Vec::<String>::new());
     }
 
     #[test]

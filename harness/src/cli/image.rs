@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::args::SourceArgs;
+use super::out::outln;
 use super::session::fsmatrix_exe;
 use crate::docker::{BootstrapOptions, BootstrapOutcome, BuildInputs, Docker, RunnerImage};
 use crate::error::HarnessError;
@@ -11,7 +12,7 @@ use crate::workdir::WorkDir;
 
 pub(super) fn build(source: &SourceArgs) -> Result<ExitCode, HarnessError> {
     let image = runner_image(&Docker::connect()?, source)?;
-    println!("runner image: {} (from {})", image.tag, image.base);
+    outln!("runner image: {} (from {})", image.tag, image.base);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -21,7 +22,7 @@ pub(super) fn runner_image(
     source: &SourceArgs,
 ) -> Result<RunnerImage, HarnessError> {
     let inputs = BuildInputs::new(fsmatrix_exe()?, &source.scenarios, &source.golden);
-    Ok(docker.ensure_runner_image(&inputs, &mut |line| println!("{line}"))?)
+    Ok(docker.ensure_runner_image(&inputs, &mut |line| outln!("{line}"))?)
 }
 
 pub(super) fn bootstrap(
@@ -36,11 +37,11 @@ pub(super) fn bootstrap(
         workdir: work_dir.to_owned(),
     };
     WorkDir::create(work_dir)?;
-    match docker.bootstrap_base(&opts, &mut |line| println!("{line}"))? {
+    match docker.bootstrap_base(&opts, &mut |line| outln!("{line}"))? {
         BootstrapOutcome::AlreadyPresent { id } => {
-            println!("the base image is already present ({id}); use --force to rebuild it");
+            outln!("the base image is already present ({id}); use --force to rebuild it");
         }
-        BootstrapOutcome::Imported { id } => println!("imported the base image ({id})"),
+        BootstrapOutcome::Imported { id } => outln!("imported the base image ({id})"),
     }
     Ok(ExitCode::SUCCESS)
 }

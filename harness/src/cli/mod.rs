@@ -2,11 +2,14 @@
 
 mod args;
 mod children;
+mod ci;
 mod clean;
 mod doctor;
 mod entry;
 mod golden;
 mod image;
+mod out;
+mod reports;
 mod run;
 mod session;
 mod source;

@@ -7,15 +7,25 @@ use std::time::Duration;
 
 use super::args::{RunArgs, Runner};
 use super::image::runner_image;
+use super::out::outln;
+use super::reports::ReportFiles;
 use super::session::Session;
-use super::source::{Selection, select};
+use super::source::{Selection, no_orphans, select};
 use crate::docker::{Docker, RunSpec};
 use crate::error::{HarnessError, exit};
 use crate::report::json::JsonReport;
-use crate::report::{Failure, FailureKind, Outcome, TrialResult, junit};
+use crate::report::{Failure, FailureKind, Outcome, TrialResult};
 
 pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessError> {
     let selection = select(&args.select)?;
+    no_orphans(&selection.scenarios, &args.select.source.golden)?;
+    let reports = ReportFiles::create(args.junit.as_deref(), args.json.as_deref())?;
+    if selection.matrix.trials.is_empty() {
+        // A CI matrix may have more shards than trials: an empty shard passes.
+        outln!("fsmatrix: 0 trials in this shard");
+        reports.write(&[], &selection.matrix.scopes, &[])?;
+        return Ok(ExitCode::from(exit::PASSED));
+    }
     let session = Session::start(work_dir)?;
     let results = match args.runner {
         Runner::Host => session
@@ -25,22 +35,7 @@ pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessEr
             .collect(),
         Runner::Docker => run_in_container(&selection, args, &session)?,
     };
-    if let Some(path) = &args.junit {
-        junit::write(path, &results).map_err(|source| HarnessError::Io {
-            what: "write the JUnit report",
-            path: path.clone(),
-            source,
-        })?;
-    }
-    if let Some(path) = &args.json {
-        JsonReport::new(&selection.matrix.scopes, &results)
-            .write(path)
-            .map_err(|source| HarnessError::Io {
-                what: "write the JSON report",
-                path: path.clone(),
-                source,
-            })?;
-    }
+    reports.write(&selection.matrix.trials, &selection.matrix.scopes, &results)?;
     let Session { cancel, run_dir } = session;
     let code = if cancel.is_cancelled() {
         exit::INTERRUPTED
@@ -55,7 +50,7 @@ pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessEr
             source,
         })?;
     } else {
-        println!(
+        outln!(
             "run directory kept for inspection: {}",
             run_dir.path().display()
         );

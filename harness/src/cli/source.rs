@@ -1,12 +1,14 @@
 //! Loading and selecting scenarios: `list` and `check`, and the selection every run makes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::args::{CheckArgs, SelectArgs};
+use super::out::outln;
 use crate::error::HarnessError;
 use crate::fs_kind::FsKind;
+use crate::golden;
 use crate::matrix::{self, Matrix, NameFilter};
 use crate::scenario::{self, Scenario};
 use crate::trace::{self, Requirements, TraceErrors};
@@ -36,13 +38,14 @@ pub(super) fn select(args: &SelectArgs) -> Result<Selection, HarnessError> {
         args.fs.clone()
     };
     let mut matrix = matrix::expand(&scenarios, &run, &NameFilter(args.filters.clone()));
-    if let Some(partition) = args.partition {
-        matrix.trials = partition.select(matrix.trials);
-    }
     if matrix.trials.is_empty() {
         return Err(HarnessError::Usage(
-            "no trial matches the selection (check the filters, --fs and --partition)".to_owned(),
+            "no trial matches the selection (check the filters and --fs)".to_owned(),
         ));
+    }
+    // A shard may be empty (more shards than trials); the selection as a whole may not.
+    if let Some(partition) = args.partition {
+        matrix.trials = partition.select(matrix.trials);
     }
     Ok(Selection { scenarios, matrix })
 }
@@ -50,7 +53,7 @@ pub(super) fn select(args: &SelectArgs) -> Result<Selection, HarnessError> {
 pub(super) fn list(args: &SelectArgs) -> Result<ExitCode, HarnessError> {
     let selection = select(args)?;
     for trial in &selection.matrix.trials {
-        println!("{trial}");
+        outln!("{trial}");
     }
     for scope in &selection.matrix.scopes {
         let fs: Vec<&str> = scope.filesystems.iter().map(|f| f.as_str()).collect();
@@ -71,10 +74,29 @@ pub(super) fn check(args: &CheckArgs) -> Result<ExitCode, HarnessError> {
     if !unknown.is_empty() {
         return Err(TraceErrors(unknown).into());
     }
-    println!(
+    no_orphans(&scenarios, &args.source.golden)?;
+    outln!(
         "{} scenarios in {} are valid",
         scenarios.len(),
         args.source.scenarios.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails when a golden file names no scenario: a renamed or deleted scenario leaves one behind,
+/// and a stale golden must not sit there unnoticed.
+pub(super) fn no_orphans(scenarios: &[Scenario], golden_dir: &Path) -> Result<(), HarnessError> {
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    let files = golden::orphans(golden_dir, &names).map_err(|source| HarnessError::Io {
+        what: "read the golden directory",
+        path: golden_dir.to_owned(),
+        source,
+    })?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    Err(HarnessError::OrphanGoldens {
+        dir: golden_dir.to_owned(),
+        files,
+    })
 }

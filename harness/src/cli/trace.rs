@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::args::TraceArgs;
+use super::out::{self, outln};
 use crate::error::HarnessError;
 use crate::report::json::JsonReport;
 use crate::scenario;
@@ -31,12 +32,12 @@ pub(super) fn trace(args: &TraceArgs) -> Result<ExitCode, HarnessError> {
         if current != table {
             return Err(HarnessError::StaleGuarantees(path.clone()));
         }
-        println!("{} is current", path.display());
+        outln!("{} is current", path.display());
     } else if let Some(path) = &args.write {
         std::fs::write(path, &table).map_err(io("write the guarantees table", path))?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     } else {
-        print!("{table}");
+        out::write(format_args!("{table}"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -118,20 +118,31 @@ impl fmt::Display for FailureKind {
     }
 }
 
-/// Totals of a run. There is no skipped count to keep: a trial that cannot run fails, so the
-/// closing line always says `0 skipped`.
+/// Totals of a run. `skipped` is counted, not assumed: a selected trial without a result. The
+/// runner gives every trial one (a trial that cannot run fails), so it stays 0 unless the
+/// runner loses a trial, and then the closing line says so. `out_of_scope` counts the
+/// (scenario, filesystem) pairs of the run that a scenario's `filesystems:` leaves out: not
+/// skipped, declared, and shown as their own figure.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
+    pub skipped: usize,
+    pub out_of_scope: usize,
 }
 
 impl Summary {
-    pub fn of(results: &[TrialResult]) -> Summary {
+    /// The totals of `results` for the `selected` trials of a run with declared `scopes`.
+    pub fn of(selected: &[TrialId], results: &[TrialResult], scopes: &[DeclaredScope]) -> Summary {
         let passed = results.iter().filter(|r| r.passed()).count();
         Summary {
             passed,
             failed: results.len() - passed,
+            skipped: selected
+                .iter()
+                .filter(|id| !results.iter().any(|r| r.id == **id))
+                .count(),
+            out_of_scope: scopes.iter().map(|s| s.left_out.len()).sum(),
         }
     }
 }
@@ -140,8 +151,8 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} passed, {} failed, 0 skipped",
-            self.passed, self.failed
+            "{} passed, {} failed, {} skipped; {} out of scope by declaration",
+            self.passed, self.failed, self.skipped, self.out_of_scope
         )
     }
 }

@@ -1,12 +1,13 @@
 //! The machine-readable report: summary, declared scopes and every trial's result. The Docker
 //! runner reads the inner run's report back through this format.
 
+use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::event::{Summary, TrialResult};
-use crate::matrix::DeclaredScope;
+use crate::matrix::{DeclaredScope, TrialId};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonReport {
@@ -16,18 +17,23 @@ pub struct JsonReport {
 }
 
 impl JsonReport {
-    pub fn new(scopes: &[DeclaredScope], trials: &[TrialResult]) -> JsonReport {
+    pub fn new(
+        selected: &[TrialId],
+        scopes: &[DeclaredScope],
+        trials: &[TrialResult],
+    ) -> JsonReport {
         JsonReport {
-            summary: Summary::of(trials),
+            summary: Summary::of(selected, trials, scopes),
             scopes: scopes.to_vec(),
             trials: trials.to_vec(),
         }
     }
 
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub fn write(&self, mut out: impl Write) -> std::io::Result<()> {
         let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         text.push('\n');
-        std::fs::write(path, text)
+        out.write_all(text.as_bytes())?;
+        out.flush()
     }
 
     pub fn read(path: &Path) -> std::io::Result<JsonReport> {

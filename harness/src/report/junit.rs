@@ -1,12 +1,12 @@
 //! JUnit XML, built from trial results (never from printed text). One test case per trial.
 
-use std::path::Path;
+use std::io::Write;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::event::{FailureKind, Outcome, TrialResult};
 
-pub fn write(path: &Path, results: &[TrialResult]) -> std::io::Result<()> {
+pub fn write(mut out: impl Write, results: &[TrialResult]) -> std::io::Result<()> {
     let mut suite = TestSuite::new("fsmatrix");
     for result in results {
         let status = match &result.outcome {
@@ -40,5 +40,6 @@ pub fn write(path: &Path, results: &[TrialResult]) -> std::io::Result<()> {
     let mut report = Report::new("fsmatrix");
     report.add_test_suite(suite);
     let xml = report.to_string().map_err(std::io::Error::other)?;
-    std::fs::write(path, xml)
+    out.write_all(xml.as_bytes())?;
+    out.flush()
 }

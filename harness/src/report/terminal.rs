@@ -1,5 +1,6 @@
 //! The human report: a line per finished trial (with the diff head of a golden mismatch), a
-//! summary table of scenario × filesystem, and the closing `N passed, N failed, 0 skipped`.
+//! summary table of scenario × filesystem, and the closing
+//! `N passed, N failed, N skipped; N out of scope by declaration`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};

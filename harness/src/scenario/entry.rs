@@ -9,7 +9,9 @@ use super::model::{CheckEntry, Entry, EntryKind, Mode, Owner, PartialEntry, Writ
 use super::raw::{EntryNode, Node, Pairs, RawEntry};
 
 /// The longest name of one path component (`NAME_MAX`) and of an xattr name (`XATTR_NAME_MAX`).
-const NAME_MAX: usize = 255;
+pub(super) const NAME_MAX: usize = 255;
+/// The longest path a system call takes: `PATH_MAX` (4096) less its terminating NUL.
+const PATH_MAX_BYTES: usize = 4095;
 
 /// The starting tree: every entry complete, no `absent`.
 pub(super) fn tree(
@@ -122,6 +124,11 @@ pub(super) fn path(text: &Spanned<String>) -> Result<String, Problem> {
     }
     if path.contains('\0') {
         return reject("must not contain a NUL character");
+    }
+    if path.len() > PATH_MAX_BYTES {
+        return reject(
+            "is longer than 4095 bytes, the longest path a system call takes (PATH_MAX)",
+        );
     }
     for component in path.split('/') {
         match component {
@@ -336,23 +343,34 @@ fn owner(text: &Spanned<String>) -> Result<Owner, Problem> {
             .then(|| part.parse::<u32>().ok())
             .flatten()
     };
-    text.value
-        .split_once(':')
-        .and_then(|(uid, gid)| {
-            Some(Owner {
-                uid: id(uid)?,
-                gid: id(gid)?,
-            })
+    let owner = text.value.split_once(':').and_then(|(uid, gid)| {
+        Some(Owner {
+            uid: id(uid)?,
+            gid: id(gid)?,
         })
-        .ok_or_else(|| {
-            Problem::at(
-                &text.referenced,
-                format!(
-                    "owner `{}` is not \"UID:GID\" with numeric ids, such as \"0:0\"",
-                    text.value
-                ),
-            )
-        })
+    });
+    if let Some(Owner { uid, gid }) = owner
+        && (uid == u32::MAX || gid == u32::MAX)
+    {
+        return Err(Problem::at(
+            &text.referenced,
+            format!(
+                "owner `{}`: {} is (uid_t)-1, which chown reads as \"leave unchanged\", so no \
+                 file can have it",
+                text.value,
+                u32::MAX
+            ),
+        ));
+    }
+    owner.ok_or_else(|| {
+        Problem::at(
+            &text.referenced,
+            format!(
+                "owner `{}` is not \"UID:GID\" with numeric ids, such as \"0:0\"",
+                text.value
+            ),
+        )
+    })
 }
 
 fn xattrs(pairs: &Pairs<Spanned<String>>) -> Result<BTreeMap<String, String>, Problem> {

@@ -4,27 +4,43 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::entry::NAME_MAX;
 use super::error::{Position, Problem, ScenarioError, ScenarioErrors};
 use super::model::Scenario;
 use super::{parse, validate};
+use crate::fs_kind::FsKind;
+
+/// The largest scenario file read: scenarios are small, and a file that is not one (a device,
+/// a runaway generator) must not be read into memory whole.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Reads, parses and validates one scenario file. Its name is the file stem.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     let fail = |problem| ScenarioError::new(path, problem);
     let name = name_of(path).map_err(fail)?;
-    let bytes = fs::read(path)
-        .map_err(|e| fail(Problem::whole_file(format!("cannot read the file: {e}"))))?;
+    let bytes = read_regular(path).map_err(fail)?;
     let text = utf8(bytes).map_err(fail)?;
     let raw = parse::parse(&text).map_err(fail)?;
     validate::scenario(&raw, name, path, &text).map_err(fail)
 }
 
 /// Loads every `*.yaml` and `*.yml` file of `dir` (not its subdirectories; hidden files are
-/// left alone), sorted by scenario name. Reports the problems of every file, not just the first.
+/// left alone), sorted by scenario name. Reports the problems of every file, not just the first;
+/// a directory without any is a problem too.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioErrors> {
     let files = scenario_files(dir).map_err(|e| ScenarioErrors::new(vec![e]))?;
+    if files.is_empty() {
+        return Err(ScenarioErrors::new(vec![ScenarioError::new(
+            dir,
+            Problem::whole_file(
+                "no scenario files (*.yaml, *.yml) in this directory: nothing to check or run",
+            ),
+        )]));
+    }
     let mut scenarios = Vec::new();
     let mut errors = Vec::new();
     let mut names: BTreeMap<&OsStr, &Path> = BTreeMap::new();
@@ -79,6 +95,64 @@ fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
     Ok(files)
 }
 
+/// The longest scenario name whose trial files fit in a file name: the kept transcript
+/// `NAME.FS.jsonl.bad` is the longest of them (the trial directory `NAME@FS` and the golden
+/// file's temporary `.NAME.jsonl.tmp` are shorter).
+fn max_name_bytes() -> usize {
+    let fs = FsKind::ALL
+        .iter()
+        .map(|kind| kind.as_str().len())
+        .max()
+        .unwrap_or(0);
+    NAME_MAX - ".".len() - fs - ".jsonl.bad".len()
+}
+
+/// The bytes of a regular file, at most [`MAX_FILE_BYTES`] of them. Opened without blocking, so
+/// a FIFO cannot hang the load, and checked to be a regular file (through a symlink too) before
+/// a byte is read; the limit holds while reading, whatever the size said.
+fn read_regular(path: &Path) -> Result<Vec<u8>, Problem> {
+    let cannot = |e: std::io::Error| Problem::whole_file(format!("cannot read the file: {e}"));
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(cannot)?;
+    let kind = file.metadata().map_err(cannot)?.file_type();
+    if !kind.is_file() {
+        return Err(Problem::whole_file(format!(
+            "not a regular file ({}): a scenario is a regular file",
+            describe_kind(kind)
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Problem::whole_file(format!(
+            "the file is larger than {} KiB, the limit for a scenario file",
+            MAX_FILE_BYTES / 1024
+        )));
+    }
+    Ok(bytes)
+}
+
+fn describe_kind(kind: fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
 /// The scenario name: the file stem, which also names its golden file and its tests.
 fn name_of(path: &Path) -> Result<String, Problem> {
     let stem = path.file_stem().unwrap_or_default();
@@ -88,7 +162,13 @@ fn name_of(path: &Path) -> Result<String, Problem> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
+    let longest = max_name_bytes();
     match stem.to_str() {
+        Some(name) if valid(name) && name.len() > longest => Err(Problem::whole_file(format!(
+            "scenario name `{name}` is {} bytes long, more than {longest}: its run's files \
+             (`{name}.overlay.jsonl.bad`) must fit in one 255-byte file name",
+            name.len()
+        ))),
         Some(name) if valid(name) => Ok(name.to_owned()),
         _ => Err(Problem::whole_file(format!(
             "`{}` is not a valid scenario name: the file stem names the scenario, and may \

@@ -16,7 +16,7 @@ mod validate;
 mod tests;
 
 pub use error::{Position, ScenarioError, ScenarioErrors};
-pub use load::{load_dir, load_file};
+pub use load::{MAX_FILE_BYTES, load_dir, load_file};
 pub use model::{
     ApplyMode, ApplyStep, BackupStore, CheckEntry, CrashAt, CrashMethod, CrashSpec, Entry,
     EntryKind, Fault, LinkRequest, LinkStyle, Mode, Owner, PartialEntry, PolicyOverrides,

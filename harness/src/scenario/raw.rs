@@ -226,7 +226,7 @@ pub(super) struct RawPolicy {
     #[serde(default)]
     pub smoke_timeout_ms: Given<u64>,
     #[serde(default)]
-    pub smoke_args: Given<Vec<String>>,
+    pub smoke_args: Given<Vec<Spanned<String>>>,
     #[serde(default)]
     pub backup_store: Given<BackupStore>,
 }

@@ -477,8 +477,8 @@ fn unknown_filesystem() {
 fn unknown_error_id() {
     assert_fails(
         "unknown_error_id",
-        "description: d\npolicy: production\nsteps:\n  - rollback: { expect: E_FROB }\n",
-        4,
+        "description: d\npolicy: production\nsteps:\n  - apply: { link: [ { source: a, target: b } ] }\n  - rollback: { expect: E_FROB }\n",
+        5,
         25,
         "unknown error id `E_FROB` (expected one of: E_POLICY, ",
     );
@@ -510,9 +510,10 @@ fn crash_not_in_the_last_step() {
         "description: d\n\
          policy: production\n\
          steps:\n  \
+           - apply: { link: [ { source: a, target: b } ] }\n  \
            - rollback: { crash: { at: every, how: [kill] } }\n  \
            - rollback: {}\n",
-        4,
+        5,
         24,
         "`crash` is only allowed in the last step",
     );
@@ -525,8 +526,9 @@ fn power_cut_on_every_filesystem() {
         "description: d\n\
          policy: production\n\
          steps:\n  \
+           - apply: { link: [ { source: a, target: b } ] }\n  \
            - rollback: { crash: { at: every, how: [kill, power_cut] } }\n",
-        4,
+        5,
         49,
         "`power_cut` needs FS_IOC_SHUTDOWN, which is only on ext4 and xfs",
     );
@@ -541,6 +543,7 @@ fn power_cut_on_a_filesystem_without_shutdown() {
          why: w\n\
          policy: production\n\
          steps:\n  \
+           - apply: { link: [ { source: a, target: b } ] }\n  \
            - rollback: { crash: { at: every, how: [power_cut] } }\n",
         2,
         21,
@@ -689,8 +692,8 @@ fn an_apply_without_requests() {
 fn prune_keeps_at_least_one() {
     assert_fails(
         "prune_keeps_at_least_one",
-        "description: d\npolicy: production\nsteps:\n  - prune: { keep: 0 }\n",
-        4,
+        "description: d\npolicy: production\nsteps:\n  - apply: { link: [ { source: a, target: b } ] }\n  - prune: { keep: 0 }\n",
+        5,
         20,
         "`keep` must be at least 1",
     );
@@ -806,7 +809,7 @@ fn file_stems_must_be_scenario_names() {
     );
 }
 
-const GOOD: &str = "description: d\npolicy: production\nsteps:\n  - rollback: {}\n";
+const GOOD: &str = "description: d\npolicy: production\nsteps:\n  - apply: { link: [ { source: a, target: b } ] }\n  - rollback: {}\n";
 
 /// Proves: REQ-M1
 #[test]
@@ -915,11 +918,159 @@ fn anchors_aliases_and_merge_keys() {
            a: &gnu { file: \"GNU\\n\", mode: \"0755\" }\n  \
            b: *gnu\n  \
            c: { <<: *gnu, mode: \"0700\" }\n\
-         steps:\n  - rollback:\n",
+         steps:\n  - apply: { link: [ { source: a, target: b } ] }\n  - rollback:\n",
     )
     .unwrap();
     let gnu = file("GNU\n", Some(0o755));
     assert_eq!(scenario.tree["a"], gnu);
     assert_eq!(scenario.tree["b"], gnu);
     assert_eq!(scenario.tree["c"], file("GNU\n", Some(0o700)));
+}
+
+/// Loads `dir` on another thread, failing the test instead of hanging it.
+fn load_dir_within_seconds(dir: &Path) -> Result<Vec<Scenario>, ScenarioErrors> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = dir.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(load_dir(&owned));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("loading the directory hung")
+}
+
+#[test]
+fn only_regular_files_are_read_as_scenarios() {
+    let dir = test_dir("not_regular");
+    write(&dir, "good.yaml", GOOD);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.join("fifo.yaml"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.yaml")).unwrap();
+    fs::create_dir(dir.join("dir.yaml")).unwrap();
+    let errors = load_dir_within_seconds(&dir).unwrap_err().into_vec();
+    let reported: Vec<(String, &str)> = errors
+        .iter()
+        .map(|e| {
+            let name = e.file().file_name().unwrap().to_string_lossy().into_owned();
+            (name, e.message())
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            (
+                "dir.yaml".to_owned(),
+                "not a regular file (a directory): a scenario is a regular file"
+            ),
+            (
+                "fifo.yaml".to_owned(),
+                "not a regular file (a FIFO): a scenario is a regular file"
+            ),
+            (
+                "zero.yaml".to_owned(),
+                "not a regular file (a character device): a scenario is a regular file"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_while_reading() {
+    let dir = test_dir("too_large");
+    let mut text = GOOD.to_owned();
+    while (text.len() as u64) <= MAX_FILE_BYTES {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let error = load_file(&write(&dir, "large.yaml", &text)).unwrap_err();
+    assert_eq!(
+        error.message(),
+        "the file is larger than 1024 KiB, the limit for a scenario file"
+    );
+}
+
+#[test]
+fn a_directory_without_scenarios_is_an_error() {
+    let dir = test_dir("no_scenarios");
+    write(&dir, "README.md", "# scenarios");
+    let errors = load_dir(&dir).unwrap_err().into_vec();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].file(), dir);
+    assert!(
+        errors[0].message().starts_with("no scenario files"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn rollback_and_prune_need_an_earlier_apply() {
+    for step in ["rollback: {}", "prune: { keep: 1 }"] {
+        assert_fails(
+            "no_earlier_apply",
+            &format!(
+                "description: d\npolicy: production\nsteps:\n  - write: {{ a: {{ dir: {{}} }} }}\n  - {step}\n"
+            ),
+            5,
+            5,
+            "needs an earlier `apply` step",
+        );
+    }
+}
+
+#[test]
+fn an_owner_of_uid_t_minus_one_can_never_be() {
+    for owner in ["4294967295:0", "0:4294967295"] {
+        assert_fails(
+            "owner_minus_one",
+            &format!(
+                "description: d\npolicy: production\ntree:\n  a: {{ dir: {{}}, owner: \"{owner}\" }}\nsteps:\n  - apply: {{ link: [ {{ source: a, target: b }} ] }}\n"
+            ),
+            4,
+            24,
+            "4294967295 is (uid_t)-1",
+        );
+    }
+}
+
+#[test]
+fn a_path_longer_than_path_max() {
+    let long = vec!["d".repeat(200); 21].join("/");
+    assert_fails(
+        "path_max",
+        &format!(
+            "description: d\npolicy: production\nsteps:\n  - fault: {{ immutable: {long} }}\n"
+        ),
+        4,
+        25,
+        "is longer than 4095 bytes, the longest path a system call takes (PATH_MAX)",
+    );
+}
+
+#[test]
+fn a_nul_in_smoke_args() {
+    assert_fails(
+        "smoke_args_nul",
+        "description: d\npolicy: { preset: production, smoke_args: [--version, \"a\\0b\"] }\nsteps:\n  - apply: { link: [ { source: a, target: b } ] }\n",
+        2,
+        55,
+        "must not contain a NUL character",
+    );
+}
+
+#[test]
+fn a_scenario_name_too_long_for_its_trial_files() {
+    let dir = test_dir("long_name");
+    let fits = "n".repeat(237);
+    load_file(&write(&dir, &format!("{fits}.yaml"), GOOD)).unwrap();
+    let long = "n".repeat(238);
+    let error = load_file(&write(&dir, &format!("{long}.yaml"), GOOD)).unwrap_err();
+    assert!(
+        error.message().contains("is 238 bytes long, more than 237"),
+        "{error}"
+    );
 }

@@ -41,6 +41,7 @@ pub(super) fn scenario(
         source,
         scope: &scope,
         faults: Vec::new(),
+        applied: false,
     }
     .all(&raw.steps)?;
     Ok(Scenario {
@@ -175,7 +176,7 @@ fn policy(node: &Spanned<Node<RawPolicy>>) -> Result<PolicySpec, Problem> {
                 lock_timeout_ms: raw.lock_timeout_ms.0,
                 smoke_runner: raw.smoke_runner.0,
                 smoke_timeout_ms: raw.smoke_timeout_ms.0,
-                smoke_args: raw.smoke_args.0.clone(),
+                smoke_args: raw.smoke_args.0.as_deref().map(smoke_args).transpose()?,
                 backup_store: raw.backup_store.0,
             },
         }),
@@ -188,6 +189,22 @@ fn policy(node: &Spanned<Node<RawPolicy>>) -> Result<PolicySpec, Problem> {
             ),
         )),
     }
+}
+
+/// Arguments of the health check's program: each becomes a C string, so none may hold a NUL.
+fn smoke_args(args: &[Spanned<String>]) -> Result<Vec<String>, Problem> {
+    args.iter()
+        .map(|arg| {
+            if arg.value.contains('\0') {
+                return Err(Problem::at(
+                    &arg.referenced,
+                    "a `smoke_args` argument must not contain a NUL character: a program's \
+                     arguments are C strings",
+                ));
+            }
+            Ok(arg.value.clone())
+        })
+        .collect()
 }
 
 fn preset(name: &str, at: &Location) -> Result<Preset, Problem> {
@@ -208,6 +225,8 @@ struct Steps<'a> {
     scope: &'a Scope,
     /// Faults injected and not yet cleared.
     faults: Vec<Fault>,
+    /// Whether an earlier step applies a plan: rollback and prune need one.
+    applied: bool,
 }
 
 impl Steps<'_> {
@@ -268,8 +287,20 @@ impl Steps<'_> {
                 ),
             ));
         }
+        if matches!(raw.body, StepBody::Rollback(_) | StepBody::Prune(_)) && !self.applied {
+            return Err(Problem::at(
+                &key.referenced,
+                format!(
+                    "`{}` needs an earlier `apply` step: before one, there is no plan to act on",
+                    key.value
+                ),
+            ));
+        }
         match &raw.body {
-            StepBody::Apply(body) => self.apply(body, key, is_last).map(Step::Apply),
+            StepBody::Apply(body) => {
+                self.applied = true;
+                self.apply(body, key, is_last).map(Step::Apply)
+            }
             StepBody::Rollback(body) => self.rollback(body, is_last).map(Step::Rollback),
             StepBody::Check(body) => {
                 let pairs = paths(body, key)?;

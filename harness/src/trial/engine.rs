@@ -52,10 +52,7 @@ pub(crate) fn engine(spec: &PolicySpec, layout: &Layout) -> Switchyard {
 
     let mut engine = Switchyard::new(policy);
     if o.lock_manager.unwrap_or(true) {
-        let wait = o
-            .lock_timeout_ms
-            .map_or(DEFAULT_LOCK_WAIT, Duration::from_millis);
-        engine = engine.with_lock(FileLock::new(&layout.lock, wait));
+        engine = engine.with_lock(FileLock::new(&layout.lock, lock_bound(spec)));
     }
     if o.smoke_runner.unwrap_or(true) {
         engine = engine.with_smoke(CommandSmoke {
@@ -69,6 +66,13 @@ pub(crate) fn engine(spec: &PolicySpec, layout: &Layout) -> Switchyard {
         });
     }
     engine
+}
+
+/// How long the engine waits for its lock under `spec`.
+pub(crate) fn lock_bound(spec: &PolicySpec) -> Duration {
+    spec.overrides
+        .lock_timeout_ms
+        .map_or(DEFAULT_LOCK_WAIT, Duration::from_millis)
 }
 
 /// Whether the scenario's backup store lives on a second filesystem, beside the trial's.

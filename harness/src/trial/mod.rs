@@ -6,6 +6,7 @@ mod faults;
 mod run;
 mod strays;
 mod tree;
+mod verdicts;
 
 pub use crash::crash_child;
 pub use faults::hold_lock_forever;

@@ -5,18 +5,21 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard::{ErrorId, MemorySink, Plan, RollbackOptions};
 
 use super::crash::{self, CrashContext, CrashVariant, without_sidecars};
+use super::engine::lock_bound;
 use super::engine::{
     Layout, apply_plan, engine, wants_same_filesystem_store, wants_second_filesystem,
 };
 use super::faults::Faults;
 use super::strays;
 use super::tree;
+use super::verdicts::{PriorInodes, lock_wait};
 use crate::error::chain;
 use crate::fixture::{Filesystem, FixtureError};
 use crate::fs_kind::FsKind;
@@ -120,6 +123,7 @@ fn run_variant(
             faults: &mut faults,
             last_plan: None,
             baseline: Snapshot::new(),
+            prior_inodes: PriorInodes::default(),
         };
         steps.run_all(&mut fs, variant, t)
     });
@@ -177,6 +181,8 @@ struct Steps<'a> {
     last_plan: Option<Plan>,
     /// The tree before the most recent apply step.
     baseline: Snapshot,
+    /// Each link target's inode before the first apply that named it.
+    prior_inodes: PriorInodes,
 }
 
 impl Steps<'_> {
@@ -230,7 +236,11 @@ impl Steps<'_> {
         match step {
             Step::Apply(apply) => {
                 self.baseline = without_sidecars(&self.tree()?);
+                self.prior_inodes
+                    .record(root, apply.link.iter().map(|l| l.target.as_str()))
+                    .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
                 let mut sink = MemorySink::default();
+                let started = Instant::now();
                 let mode = match apply.mode {
                     scenario::ApplyMode::Commit => switchyard::ApplyMode::Commit,
                     scenario::ApplyMode::DryRun => switchyard::ApplyMode::DryRun,
@@ -241,8 +251,14 @@ impl Steps<'_> {
                     self.last_plan = Some(plan);
                     applied.map(|_| ())
                 });
+                let took = started.elapsed();
                 t.facts(&sink.facts);
                 self.outcome(t, result, apply.expect).map_err(expectation)?;
+                if let Some(verdict) =
+                    lock_wait(&sink.facts, lock_bound(&self.scenario.policy), took)
+                {
+                    t.line(&verdict);
+                }
             }
             Step::Rollback(rollback) => {
                 let plan = self.last_plan.as_ref().ok_or_else(|| {
@@ -261,6 +277,13 @@ impl Steps<'_> {
                 t.facts(&sink.facts);
                 self.outcome(t, result, rollback.expect)
                     .map_err(expectation)?;
+                let verdicts = self
+                    .prior_inodes
+                    .verdicts(root)
+                    .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
+                for verdict in &verdicts {
+                    t.line(verdict);
+                }
             }
             Step::Prune(prune) => {
                 let plan = self.last_plan.as_ref().ok_or_else(|| {

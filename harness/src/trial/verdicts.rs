@@ -1,0 +1,111 @@
+//! Verdicts that make a scenario's claims checkable in its transcript without recording
+//! anything that varies between filesystems or runs: whether a rolled-back target is the very
+//! inode it was before the first apply (not a copy), and whether a commit refused for the lock
+//! waited its bound first. Inode numbers and wait times stay out; only the booleans go in.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::fs::{AtFlags, CWD, StatxFlags, statx};
+use rustix::io::Errno;
+use serde_json::{Value, json};
+use switchyard::Fact;
+
+/// How far past its bound a lock wait may run and still count as waiting its bound: the
+/// engine polls, and a loaded machine schedules late.
+const LOCK_WAIT_SLACK: Duration = Duration::from_secs(5);
+
+/// What names one inode over time: device, inode number and birth time. A freed inode number
+/// is reused at once on some filesystems (a copy put back where the original was deleted gets
+/// its number on ext4 and xfs); the birth time tells the two apart.
+type Identity = (u32, u32, u64, i64, u32);
+
+/// The identity each target had before the first apply that named it.
+#[derive(Debug, Default)]
+pub(super) struct PriorInodes(BTreeMap<String, Identity>);
+
+impl PriorInodes {
+    /// Records the targets that exist now and were not recorded yet (symlinks not followed).
+    pub(super) fn record<'a>(
+        &mut self,
+        root: &Path,
+        targets: impl Iterator<Item = &'a str>,
+    ) -> io::Result<()> {
+        for target in targets {
+            if self.0.contains_key(target) {
+                continue;
+            }
+            if let Some(id) = identity(&root.join(target))? {
+                self.0.insert(target.to_owned(), id);
+            }
+        }
+        Ok(())
+    }
+
+    /// One line per recorded target: whether it is the same inode now.
+    pub(super) fn verdicts(&self, root: &Path) -> io::Result<Vec<Value>> {
+        self.0
+            .iter()
+            .map(|(target, before)| {
+                let same = identity(&root.join(target))?.as_ref() == Some(before);
+                Ok(json!({"target": target, "same_inode_as_before": same}))
+            })
+            .collect()
+    }
+}
+
+fn identity(path: &Path) -> io::Result<Option<Identity>> {
+    let wanted = StatxFlags::INO | StatxFlags::BTIME;
+    match statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, wanted) {
+        Ok(st) if StatxFlags::from_bits_retain(st.stx_mask).contains(wanted) => Ok(Some((
+            st.stx_dev_major,
+            st.stx_dev_minor,
+            st.stx_ino,
+            st.stx_btime.tv_sec,
+            st.stx_btime.tv_nsec,
+        ))),
+        Ok(_) => Err(io::Error::other(format!(
+            "{}: the filesystem reports no birth time, which tells a reused inode number from \
+             the original",
+            path.display()
+        ))),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// For a step refused for the lock: whether it waited its bound first, as the engine reports
+/// (`lock_wait_ms`, which the canonical facts leave out) and as the harness measured (`took`).
+/// `None` when no fact reports a lock wait.
+pub(super) fn lock_wait(facts: &[Fact], bound: Duration, took: Duration) -> Option<Value> {
+    let waited = facts.iter().find_map(|f| f.lock_wait_ms)?;
+    Some(
+        json!({"waited_within_bound": waited_its_bound(Duration::from_millis(waited), bound, took)}),
+    )
+}
+
+fn waited_its_bound(reported: Duration, bound: Duration, took: Duration) -> bool {
+    reported >= bound && reported <= bound + LOCK_WAIT_SLACK && took >= bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_counts_only_from_its_bound_to_the_slack_past_it() {
+        let ms = Duration::from_millis;
+        let bound = ms(200);
+        assert!(waited_its_bound(ms(200), bound, ms(201)));
+        assert!(waited_its_bound(ms(5200), bound, ms(5300)));
+        assert!(!waited_its_bound(ms(0), bound, ms(1)), "gave up at once");
+        assert!(!waited_its_bound(ms(199), bound, ms(250)), "reported short");
+        assert!(!waited_its_bound(ms(250), bound, ms(10)), "returned early");
+        assert!(
+            !waited_its_bound(ms(5201), bound, ms(5300)),
+            "waited far past"
+        );
+    }
+}
