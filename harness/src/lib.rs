@@ -4,6 +4,7 @@
 //! trial a child process running [`trial::run_trial`] through the engine) → [`transcript`] →
 //! [`golden::compare`] → [`report`] → exit code ([`error`]).
 
+pub mod blocklog;
 pub mod cli;
 pub mod docker;
 pub mod error;
