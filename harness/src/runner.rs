@@ -119,6 +119,7 @@ fn not_run(id: &TrialId) -> Executed {
                 "the run was interrupted before this trial started",
             )),
             duration: Duration::ZERO,
+            crash_states: 0,
         },
         transcript: None,
     }
@@ -128,9 +129,9 @@ fn not_run(id: &TrialId) -> Executed {
 pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Executed {
     let started = Instant::now();
     let dir = config.run_dir.trial_dir(id);
-    let (transcript, mut failure) = match run_child(id, &dir, config, cancel) {
-        Ok(report) => (Some(report.transcript), report.failure),
-        Err(failure) => (None, Some(failure)),
+    let (transcript, mut failure, crash_states) = match run_child(id, &dir, config, cancel) {
+        Ok(report) => (Some(report.transcript), report.failure, report.crash_states),
+        Err(failure) => (None, Some(failure), 0),
     };
     // Whatever the child did, nothing of it may stay mounted or attached. A child that ended
     // normally must have released everything itself; a killed one is swept.
@@ -164,6 +165,7 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
             id: id.clone(),
             outcome: failure.map_or(Outcome::Passed, Outcome::Failed),
             duration: started.elapsed(),
+            crash_states,
         },
         transcript,
     }

@@ -97,6 +97,7 @@ fn account_for_every_trial(
                     "the container did not report this trial",
                 )),
                 duration: Duration::ZERO,
+                crash_states: 0,
             });
         }
     }

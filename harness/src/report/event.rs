@@ -37,6 +37,13 @@ pub struct TrialResult {
     pub outcome: Outcome,
     #[serde(with = "millis")]
     pub duration: Duration,
+    /// Recorded crash states the trial mounted and checked (0 for trials without them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub crash_states: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TrialResult {
@@ -124,6 +131,9 @@ impl fmt::Display for FailureKind {
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
+    /// Recorded crash states checked by all trials together.
+    #[serde(default)]
+    pub crash_states: u64,
 }
 
 impl Summary {
@@ -132,6 +142,7 @@ impl Summary {
         Summary {
             passed,
             failed: results.len() - passed,
+            crash_states: results.iter().map(|r| r.crash_states).sum(),
         }
     }
 }
@@ -142,7 +153,11 @@ impl fmt::Display for Summary {
             f,
             "{} passed, {} failed, 0 skipped",
             self.passed, self.failed
-        )
+        )?;
+        if self.crash_states > 0 {
+            write!(f, "; {} crash states checked", self.crash_states)?;
+        }
+        Ok(())
     }
 }
 

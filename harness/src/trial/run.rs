@@ -15,12 +15,13 @@ use super::engine::{
     Layout, apply_plan, engine, wants_same_filesystem_store, wants_second_filesystem,
 };
 use super::faults::Faults;
+use super::recorded;
 use super::tree;
 use crate::error::chain;
 use crate::fixture::{Filesystem, FixtureError};
 use crate::fs_kind::FsKind;
 use crate::report::{Failure, FailureKind};
-use crate::scenario::{self, Scenario, Step};
+use crate::scenario::{self, CrashMethod, Scenario, Step};
 use crate::transcript::{Snapshot, Transcript};
 
 /// What the runner asks of a trial child.
@@ -37,6 +38,9 @@ pub struct TrialRequest {
 pub struct TrialReport {
     pub transcript: String,
     pub failure: Option<Failure>,
+    /// Recorded crash states checked.
+    #[serde(default)]
+    pub crash_states: u64,
 }
 
 /// Runs every variant of the trial: one, or one per crash point and method.
@@ -48,36 +52,62 @@ pub fn run_trial(req: &TrialRequest) -> TrialReport {
             return TrialReport {
                 transcript: String::new(),
                 failure: Some(Failure::new(FailureKind::Harness, e.to_string())),
+                crash_states: 0,
             };
         }
     };
-    let variants: Vec<Option<CrashVariant>> = match scenario.crash() {
-        None => vec![None],
+    let variants: Vec<Variant> = match scenario.crash() {
+        None => vec![Variant::Plain],
         Some(spec) => spec
             .points()
             .into_iter()
             .flat_map(|point| {
                 spec.how
                     .iter()
-                    .map(move |&how| Some(CrashVariant { point, how }))
+                    .filter(|&&how| how != CrashMethod::Recorded)
+                    .map(move |&how| Variant::Crash(CrashVariant { point, how }))
             })
+            // A recorded step covers every point with the states of its one log.
+            .chain(
+                spec.how
+                    .contains(&CrashMethod::Recorded)
+                    .then_some(Variant::Recorded),
+            )
             .collect(),
     };
     let mut failure = None;
+    let mut crash_states = 0;
     for (n, variant) in variants.iter().enumerate() {
-        if let Some(v) = variant {
-            t.line(&json!({ "variant": v.name() }));
+        match variant {
+            Variant::Plain => {}
+            Variant::Crash(v) => t.line(&json!({ "variant": v.name() })),
+            Variant::Recorded => t.line(&json!({ "variant": CrashMethod::Recorded.as_str() })),
         }
         let dir = req.dir.join(format!("v{n}"));
-        if let Err(f) = run_variant(&scenario, req.fs, &dir, *variant, &mut t) {
-            failure = Some(f);
-            break;
+        match run_variant(&scenario, req.fs, &dir, *variant, &mut t) {
+            Ok(checked) => crash_states += checked,
+            Err(f) => {
+                failure = Some(f);
+                break;
+            }
         }
     }
     TrialReport {
         transcript: t.into_string(),
         failure,
+        crash_states,
     }
+}
+
+/// How one run of the scenario's steps ends.
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    /// Every step as written.
+    Plain,
+    /// The crash step stopped at a point by a method.
+    Crash(CrashVariant),
+    /// The crash step recorded on the block level, and every crash state of its log checked.
+    Recorded,
 }
 
 fn fixture_failure(e: FixtureError) -> Failure {
@@ -97,13 +127,17 @@ fn run_variant(
     scenario: &Scenario,
     kind: FsKind,
     dir: &Path,
-    variant: Option<CrashVariant>,
+    variant: Variant,
     t: &mut Transcript,
-) -> Result<(), Failure> {
+) -> Result<u64, Failure> {
     for sub in ["fs", "store"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| harness("trial directory", e))?;
     }
-    let mut fs = Filesystem::create(kind, &dir.join("fs")).map_err(fixture_failure)?;
+    let mut fs = match variant {
+        Variant::Recorded => Filesystem::create_recorded(kind, &dir.join("fs")),
+        Variant::Plain | Variant::Crash(_) => Filesystem::create(kind, &dir.join("fs")),
+    }
+    .map_err(fixture_failure)?;
     let store_fs = if wants_second_filesystem(&scenario.policy) {
         Some(Filesystem::create(FsKind::Tmpfs, &dir.join("store")).map_err(fixture_failure)?)
     } else {
@@ -129,7 +163,8 @@ fn run_variant(
         .flatten()
         .map(|f| f.close().map_err(fixture_failure))
         .collect::<Result<Vec<()>, Failure>>();
-    result.and(cleared).and(closed.map(|_| ()))
+    let checked = result?;
+    cleared.and(closed).map(|_| checked)
 }
 
 /// Creates the scenario root (and a same-filesystem store) and the starting tree.
@@ -180,14 +215,14 @@ impl Steps<'_> {
     fn run_all(
         &mut self,
         fs: &mut Filesystem,
-        variant: Option<CrashVariant>,
+        variant: Variant,
         t: &mut Transcript,
-    ) -> Result<(), Failure> {
+    ) -> Result<u64, Failure> {
         for (i, step) in self.scenario.steps.iter().enumerate() {
             t.line(&json!({"step": i + 1, "op": step.name()}));
             let crashes = matches!(step, Step::Apply(a) if a.crash.is_some())
                 || matches!(step, Step::Rollback(r) if r.crash.is_some());
-            if let (true, Some(variant)) = (crashes, variant) {
+            if crashes && !matches!(variant, Variant::Plain) {
                 if matches!(step, Step::Apply(_)) {
                     self.baseline = self.tree()?;
                 }
@@ -198,11 +233,14 @@ impl Steps<'_> {
                     dir: self.dir,
                     baseline: &self.baseline,
                 };
-                return crash::run(&ctx, variant, fs, t);
+                return match variant {
+                    Variant::Crash(v) => crash::run(&ctx, v, fs, t).map(|()| 0),
+                    _ => recorded::run(&ctx, fs, t),
+                };
             }
             self.run_step(i, step, fs, t)?;
         }
-        Ok(())
+        Ok(0)
     }
 
     fn tree(&self) -> Result<Snapshot, Failure> {
