@@ -1,15 +1,18 @@
-//! The ordered log of what a filesystem wrote to its block device during one step, and the
+//! The ordered log of what filesystems wrote to their block devices during one step, and the
 //! crash states a power cut could leave from it.
 //!
 //! The model is fstests' dm-log-writes and CrashMonkey's: a disk may keep any subset of the
-//! writes issued since its last completed flush, in any order, but nothing written before a
-//! flush may be lost. So the states are
+//! writes issued to it since its last completed flush, in any order, but nothing written to it
+//! before that flush may be lost. A log may hold several disks (a filesystem and the backup
+//! store on another one); a power cut is one instant for all of them, and a flush of one disk
+//! makes nothing of another durable. So the states are
 //!
-//! - every prefix that ends at a flush (what the disk must at least hold at that moment),
+//! - every prefix that ends at a flush (what the disks must at least hold at that moment),
 //! - prefixes that end at single writes (a cut between two writes), a seeded sample of them when
 //!   there are more than the bounds allow, and
-//! - inside each epoch (the writes between two flushes), seeded subsets of its writes over
-//!   everything flushed before it (writes that reached the disk out of order).
+//! - at the end of each epoch (just before a flush, or at the end of the log), seeded subsets of
+//!   the writes that are not yet durable over everything that is (writes that reached the disk
+//!   out of order).
 //!
 //! Pure: no I/O. The same log and seed always give the same states.
 
@@ -19,11 +22,12 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     Write {
+        disk: usize,
         offset: u64,
         data: Vec<u8>,
     },
-    /// A flush barrier: everything written before it is durable once it completes.
-    Flush,
+    /// A flush barrier: everything written to `disk` before it is durable once it completes.
+    Flush { disk: usize },
     /// A point the harness names in the log, e.g. where the engine returned.
     Mark(String),
 }
@@ -53,39 +57,29 @@ impl Log {
     pub fn flushes(&self) -> usize {
         self.entries
             .iter()
-            .filter(|e| matches!(e, Entry::Flush))
+            .filter(|e| matches!(e, Entry::Flush { .. }))
             .count()
     }
 
-    /// The log's writes with their index among the writes, in log order.
-    fn write_entries(&self) -> impl Iterator<Item = (u64, &[u8])> {
+    /// The log's writes, in log order: (disk, offset, bytes).
+    fn write_entries(&self) -> impl Iterator<Item = (usize, u64, &[u8])> {
         self.entries.iter().filter_map(|e| match e {
-            Entry::Write { offset, data } => Some((*offset, data.as_slice())),
+            Entry::Write { disk, offset, data } => Some((*disk, *offset, data.as_slice())),
             _ => None,
         })
     }
 
-    /// The writes of `state`, in log order: what to lay over the image the log started from.
-    pub fn replay<'a>(&'a self, state: &'a CrashState) -> impl Iterator<Item = (u64, &'a [u8])> {
+    /// The writes of `state` to `disk`, in log order: what to lay over the image that disk's
+    /// log started from.
+    pub fn replay<'a>(
+        &'a self,
+        state: &'a CrashState,
+        disk: usize,
+    ) -> impl Iterator<Item = (u64, &'a [u8])> {
         self.write_entries()
             .enumerate()
-            .filter(|(i, _)| state.writes.binary_search(i).is_ok())
-            .map(|(_, w)| w)
-    }
-
-    /// For each write (by index among the writes), the epoch it belongs to: the number of
-    /// flushes before it.
-    fn epochs(&self) -> Vec<usize> {
-        let mut flushes = 0;
-        let mut out = Vec::new();
-        for entry in &self.entries {
-            match entry {
-                Entry::Write { .. } => out.push(flushes),
-                Entry::Flush => flushes += 1,
-                Entry::Mark(_) => {}
-            }
-        }
-        out
+            .filter(move |(i, (d, _, _))| *d == disk && state.writes.binary_search(i).is_ok())
+            .map(|(_, (_, offset, data))| (offset, data))
     }
 }
 
@@ -151,25 +145,42 @@ pub struct States {
 /// The crash states of `log`, sampled with `seed` where the bounds ask for fewer than exist.
 pub fn states(log: &Log, seed: u64, bounds: Bounds) -> States {
     let mut rng = SplitMix64(seed);
-    let epochs = log.epochs();
-    let total = epochs.len();
-    // The number of writes before each flush; consecutive flushes with nothing between them
-    // give the same state once.
+    // One walk over the log: the disk of each write; for each flush, how many writes precede
+    // it; at the end of each epoch (before each flush, and at the end of the log), how many
+    // writes precede it and which of them are durable by then.
+    let mut disks: Vec<usize> = Vec::new();
+    // Per disk: the number of writes (of all disks) its last completed flush came after.
+    let mut flushed: Vec<(usize, usize)> = Vec::new();
+    let mut epoch_ends: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut flush_cuts: Vec<(usize, usize)> = vec![(0, 0)];
-    let mut written = 0;
-    let mut n = 0;
+    let mut flushes = 0;
+    let durable_now = |flushed: &[(usize, usize)], disks: &[usize]| -> Vec<usize> {
+        (0..disks.len())
+            .filter(|&w| flushed.iter().any(|&(d, upto)| d == disks[w] && w < upto))
+            .collect()
+    };
     for entry in log.entries() {
         match entry {
-            Entry::Write { .. } => written += 1,
-            Entry::Flush => {
-                n += 1;
+            Entry::Write { disk, .. } => disks.push(*disk),
+            Entry::Flush { disk } => {
+                let written = disks.len();
+                epoch_ends.push((written, durable_now(&flushed, &disks)));
+                flushes += 1;
+                match flushed.iter_mut().find(|(d, _)| d == disk) {
+                    Some(last) => last.1 = written,
+                    None => flushed.push((*disk, written)),
+                }
+                // Consecutive flushes with nothing between them give the same state once.
                 if flush_cuts.last().is_some_and(|&(_, w)| w != written) {
-                    flush_cuts.push((n, written));
+                    flush_cuts.push((flushes, written));
                 }
             }
             Entry::Mark(_) => {}
         }
     }
+    let total = disks.len();
+    epoch_ends.push((total, durable_now(&flushed, &disks)));
+
     let durable_writes = flush_cuts.last().map_or(0, |&(_, w)| w);
     let durable = CrashState {
         cut: Cut::Flush(flush_cuts.last().map_or(0, |&(n, _)| n)),
@@ -202,32 +213,40 @@ pub fn states(log: &Log, seed: u64, bounds: Bounds) -> States {
         writes: (0..prefixes[i]).collect(),
     }));
 
-    // Inside each epoch, subsets of its writes over everything before it.
-    let epoch_count = epochs.last().map_or(0, |&e| e + 1);
-    for epoch in 0..epoch_count {
-        let members: Vec<usize> = (0..total).filter(|&w| epochs[w] == epoch).collect();
-        // One write has no order to get wrong; its prefixes cover it.
-        if members.len() < 2 {
+    // At the end of each epoch, subsets of what is not yet durable over what is. An epoch
+    // whose end repeats the previous one's (consecutive flushes) adds nothing new.
+    let mut previous_end = None;
+    for (epoch, (end, durable_set)) in epoch_ends.iter().enumerate() {
+        if previous_end == Some(*end) {
             continue;
         }
-        let before = members[0];
+        previous_end = Some(*end);
+        let unstable: Vec<usize> = (0..*end).filter(|w| !durable_set.contains(w)).collect();
+        // One write has no order to get wrong; its prefixes cover it.
+        if unstable.len() < 2 {
+            continue;
+        }
         let mut seen: Vec<Vec<usize>> = Vec::new();
         for _ in 0..bounds.subsets_per_epoch {
-            let chosen: Vec<usize> = members
+            let chosen: Vec<usize> = unstable
                 .iter()
                 .copied()
                 .filter(|_| rng.next() & 1 == 1)
                 .collect();
-            // A contiguous head of the epoch is a prefix, not a reordering.
-            let is_prefix = chosen.iter().enumerate().all(|(k, &w)| w == members[k]);
+            // A contiguous head of the unstable writes is a prefix, not a reordering.
+            let is_prefix = chosen.iter().enumerate().all(|(k, &w)| w == unstable[k]);
             if is_prefix || seen.contains(&chosen) {
                 continue;
             }
             seen.push(chosen.clone());
-            let sample = seen.len();
+            let mut writes: Vec<usize> = durable_set.iter().copied().chain(chosen).collect();
+            writes.sort_unstable();
             states.push(CrashState {
-                cut: Cut::Subset { epoch, sample },
-                writes: (0..before).chain(chosen).collect(),
+                cut: Cut::Subset {
+                    epoch,
+                    sample: seen.len(),
+                },
+                writes,
             });
         }
     }
@@ -283,11 +302,18 @@ mod tests {
     use super::*;
 
     fn write(n: u8) -> Entry {
+        write_to(0, n)
+    }
+
+    fn write_to(disk: usize, n: u8) -> Entry {
         Entry::Write {
+            disk,
             offset: u64::from(n) * 4096,
             data: vec![n; 4096],
         }
     }
+
+    const FLUSH: Entry = Entry::Flush { disk: 0 };
 
     /// w0 w1 F w2 w3 w4 F w5 (returned)
     fn sample_log() -> Log {
@@ -295,12 +321,12 @@ mod tests {
         for e in [
             write(0),
             write(1),
-            Entry::Flush,
+            FLUSH,
             write(2),
             write(3),
             write(4),
-            Entry::Flush,
-            Entry::Flush,
+            FLUSH,
+            FLUSH,
             write(5),
             Entry::Mark("returned".into()),
         ] {
@@ -372,7 +398,7 @@ mod tests {
         for n in 0..40 {
             log.push(write(n));
             if n % 10 == 9 {
-                log.push(Entry::Flush);
+                log.push(FLUSH);
             }
         }
         let bounds = Bounds {
@@ -406,8 +432,62 @@ mod tests {
             },
             writes: vec![0, 1, 4],
         };
-        let offsets: Vec<u64> = log.replay(&state).map(|(o, _)| o).collect();
+        let offsets: Vec<u64> = log.replay(&state, 0).map(|(o, _)| o).collect();
         assert_eq!(offsets, vec![0, 4096, 4 * 4096]);
+    }
+
+    /// Two disks: a flush of one makes nothing of the other durable, and every state's writes
+    /// go to the disk they were made on.
+    #[test]
+    fn a_flush_of_one_disk_leaves_the_other_unstable() {
+        let mut log = Log::default();
+        for e in [
+            write_to(1, 0),
+            write_to(0, 1),
+            Entry::Flush { disk: 0 },
+            write_to(0, 2),
+            write_to(1, 3),
+        ] {
+            log.push(e);
+        }
+        let s = states(
+            &log,
+            3,
+            Bounds {
+                subsets_per_epoch: 64,
+                ..Bounds::UNBOUNDED
+            },
+        );
+        let subsets: Vec<&CrashState> = s
+            .states
+            .iter()
+            .filter(|s| matches!(s.cut, Cut::Subset { .. }))
+            .collect();
+        // After disk 0's flush, write 1 (disk 0) is durable and always kept; write 0 of disk 1
+        // came before that flush and may still be lost, while a later write of disk 1 is kept.
+        assert!(
+            subsets.iter().all(|s| {
+                let Cut::Subset { epoch, .. } = s.cut else {
+                    unreachable!()
+                };
+                epoch == 0 || s.writes.contains(&1)
+            }),
+            "{subsets:?}"
+        );
+        assert!(
+            subsets
+                .iter()
+                .any(|s| !s.writes.contains(&0) && s.writes.contains(&3)),
+            "{subsets:?}"
+        );
+        let all = CrashState {
+            cut: Cut::Prefix(4),
+            writes: vec![0, 1, 2, 3],
+        };
+        let to: Vec<Vec<u64>> = (0..2)
+            .map(|d| log.replay(&all, d).map(|(o, _)| o / 4096).collect())
+            .collect();
+        assert_eq!(to, [vec![1, 2], vec![0, 3]]);
     }
 
     #[test]

@@ -35,6 +35,11 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// Whether `path` names an engine sidecar (kept after rollback on purpose).
+pub(crate) fn is_sidecar(path: &str) -> bool {
+    EngineName::parse(OsStr::new(file_name(path))).is_some_and(|n| n.file == EngineFile::Sidecar)
+}
+
 /// The engine files for `target` in `state`, of kind `file`.
 fn engine_files<'s>(
     state: &'s Snapshot,

@@ -16,7 +16,7 @@ use super::crash_state::{self, Expected};
 use super::engine::engine;
 use crate::blocklog::{self, Bounds, CrashState};
 use crate::error::chain;
-use crate::fixture::Filesystem;
+use crate::fixture::{Filesystem, Recording};
 use crate::report::{Failure, FailureKind};
 use crate::scenario::{self, Step};
 use crate::transcript::{Snapshot, Transcript};
@@ -77,11 +77,12 @@ impl Selection {
     }
 }
 
-/// Runs the crash step recorded, then checks every crash state of its log. Returns how many
-/// states it checked.
+/// Runs the crash step recorded, then checks every crash state of its log. `disks` are the
+/// recorded filesystems: the one under test, and the backup store's if it has its own. Returns how
+/// many states it checked.
 pub(crate) fn run(
     ctx: &CrashContext<'_>,
-    fs: &mut Filesystem,
+    disks: &mut [&mut Filesystem],
     t: &mut Transcript,
 ) -> Result<u64, Failure> {
     let harness = |what: &str, e: &dyn std::fmt::Display| {
@@ -95,19 +96,30 @@ pub(crate) fn run(
     let plan = plan_for(ctx.scenario, ctx.step, root).map_err(|e| harness("plan", &e))?;
     let before = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
 
-    // Everything before the step is on the image; the log starts from there.
-    fs.sync().map_err(|e| harness("sync", &chain(&e)))?;
-    fs.recorder().map_err(|e| harness("recorder", &e))?.start();
+    // Everything before the step is on the images; the log starts from there.
+    let recording = Recording::default();
+    for (n, fs) in disks.iter().enumerate() {
+        fs.sync().map_err(|e| harness("sync", &chain(&e)))?;
+        fs.recorder()
+            .map_err(|e| harness("recorder", &e))?
+            .start(&recording, n);
+    }
     let mut sink = MemorySink::default();
     let result = run_step(ctx, &plan, &mut sink);
-    let recorder = fs.recorder().map_err(|e| harness("recorder", &e))?;
-    recorder.mark("returned");
-    let log = recorder.stop().map_err(|e| harness("log", &chain(&e)))?;
+    recording.mark("returned");
+    for fs in disks.iter() {
+        fs.recorder()
+            .and_then(|r| r.stop())
+            .map_err(|e| harness("recording", &chain(&e)))?;
+    }
+    let log = recording.log();
     t.facts(&sink.facts);
     t.line(&json!({"result": result.as_ref().err().map_or("ok", |e| e.id().as_str())}));
     let committed = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
     t.snapshot(&committed);
-    fs.unmount().map_err(|e| harness("unmount", &chain(&e)))?;
+    for fs in disks.iter_mut() {
+        fs.unmount().map_err(|e| harness("unmount", &chain(&e)))?;
+    }
 
     let targets: Vec<String> = plan
         .actions()
@@ -141,12 +153,13 @@ pub(crate) fn run(
     let mut failed: Vec<[Option<String>; INVARIANTS.len()]> = Vec::new();
     let mut names = Vec::new();
     for state in &chosen {
-        fs.recorder()
-            .map_err(|e| harness("recorder", &e))?
-            .serve_state(log.replay(state))
-            .map_err(|e| harness("serve", &chain(&e)))?;
+        for (n, fs) in disks.iter().enumerate() {
+            fs.recorder()
+                .and_then(|r| r.serve_state(log.replay(state, n)))
+                .map_err(|e| harness("serve", &chain(&e)))?;
+        }
         let durable = result.is_ok() && state.writes == states.durable.writes;
-        let problems = check_state(ctx, &plan, &expected, fs, durable)
+        let problems = check_state(ctx, &plan, &expected, disks, durable)
             .map_err(|e| harness(&format!("state {}", state.cut), &e))?;
         if problems.iter().any(Option::is_some) {
             failed.push(problems);
@@ -226,13 +239,22 @@ fn check_state(
     ctx: &CrashContext<'_>,
     plan: &Plan,
     exp: &Expected<'_>,
-    fs: &mut Filesystem,
+    disks: &mut [&mut Filesystem],
     durable: bool,
 ) -> Result<[Option<String>; INVARIANTS.len()], String> {
     let mut problems: [Option<String>; INVARIANTS.len()] = Default::default();
-    if let Err(e) = fs.mount() {
-        problems[0] = Some(format!("the state does not mount: {}", chain(&e)));
-        return Ok(problems);
+    for n in 0..disks.len() {
+        if let Err(e) = disks[n].mount() {
+            problems[0] = Some(format!(
+                "the state of the {} filesystem does not mount: {}",
+                disks[n].kind(),
+                chain(&e)
+            ));
+            for fs in disks.iter_mut() {
+                fs.unmount().map_err(|e| chain(&e))?;
+            }
+            return Ok(problems);
+        }
     }
     let state = tree(ctx.layout).map_err(|e| e.to_string())?;
     problems[0] = crash_state::targets_exact(exp, &state);
@@ -251,12 +273,26 @@ fn check_state(
         }
         Err(e) => problems[4] = Some(e.clone()),
     }
-    fs.unmount().map_err(|e| chain(&e))?;
+    for fs in disks.iter_mut() {
+        fs.unmount().map_err(|e| chain(&e))?;
+    }
     Ok(problems)
 }
 
 fn restored_problem(prior: &Snapshot, now: &Snapshot) -> Option<String> {
-    let (now, prior) = (without_sidecars(now), without_sidecars(prior));
+    // The directories of a backup store that hold kept sidecars stay with them.
+    let sidecars: Vec<&String> = now.keys().filter(|p| crash_state::is_sidecar(p)).collect();
+    let holds_sidecar = |path: &String, kind: &str| {
+        kind == "dir"
+            && path.starts_with("@store/")
+            && !prior.contains_key(path)
+            && sidecars.iter().any(|s| s.starts_with(&format!("{path}/")))
+    };
+    let now: Snapshot = without_sidecars(now)
+        .into_iter()
+        .filter(|(p, e)| !holds_sidecar(p, e.kind))
+        .collect();
+    let prior = without_sidecars(prior);
     (now != prior).then(|| describe_difference(&prior, &now))
 }
 

@@ -99,6 +99,9 @@ pub fn run_trial(req: &TrialRequest) -> TrialReport {
     }
 }
 
+/// The filesystem of a recorded trial's backup store when it is on a second filesystem.
+const STORE_BLOCK_FS: FsKind = FsKind::Ext4;
+
 /// How one run of the scenario's steps ends.
 #[derive(Clone, Copy, Debug)]
 enum Variant {
@@ -138,10 +141,17 @@ fn run_variant(
         Variant::Plain | Variant::Crash(_) => Filesystem::create(kind, &dir.join("fs")),
     }
     .map_err(fixture_failure)?;
-    let store_fs = if wants_second_filesystem(&scenario.policy) {
-        Some(Filesystem::create(FsKind::Tmpfs, &dir.join("store")).map_err(fixture_failure)?)
-    } else {
-        None
+    let mut store_fs = match (wants_second_filesystem(&scenario.policy), variant) {
+        (false, _) => None,
+        // Recorded trials keep the store on a block filesystem of its own, recorded too, so
+        // the states cover the order of both filesystems' writes and flushes.
+        (true, Variant::Recorded) => Some(
+            Filesystem::create_recorded(STORE_BLOCK_FS, &dir.join("store"))
+                .map_err(fixture_failure)?,
+        ),
+        (true, _) => {
+            Some(Filesystem::create(FsKind::Tmpfs, &dir.join("store")).map_err(fixture_failure)?)
+        }
     };
     let mut faults = Faults::default();
     let result = prepare(scenario, &fs, store_fs.as_ref(), dir).and_then(|layout| {
@@ -153,7 +163,7 @@ fn run_variant(
             last_plan: None,
             baseline: Snapshot::new(),
         };
-        steps.run_all(&mut fs, variant, t)
+        steps.run_all(&mut fs, store_fs.as_mut(), variant, t)
     });
     let cleared = faults
         .clear_all(&fs)
@@ -181,6 +191,12 @@ fn prepare(
     let root = fs.mount_point().join("root");
     mkdir(&root, 0o755).map_err(|e| harness("scenario root", e))?;
     let store = match store_fs {
+        // A block filesystem's root holds its own entries (lost+found): keep them out.
+        Some(store) if store.kind().is_block() => {
+            let store = store.mount_point().join("store");
+            mkdir(&store, 0o700).map_err(|e| harness("backup store", e))?;
+            Some(store)
+        }
         Some(store) => Some(store.mount_point().to_owned()),
         None if wants_same_filesystem_store(&scenario.policy) => {
             let store = fs.mount_point().join("store");
@@ -215,6 +231,7 @@ impl Steps<'_> {
     fn run_all(
         &mut self,
         fs: &mut Filesystem,
+        store_fs: Option<&mut Filesystem>,
         variant: Variant,
         t: &mut Transcript,
     ) -> Result<u64, Failure> {
@@ -235,7 +252,11 @@ impl Steps<'_> {
                 };
                 return match variant {
                     Variant::Crash(v) => crash::run(&ctx, v, fs, t).map(|()| 0),
-                    _ => recorded::run(&ctx, fs, t),
+                    _ => {
+                        let mut disks: Vec<&mut Filesystem> = vec![fs];
+                        disks.extend(store_fs);
+                        recorded::run(&ctx, &mut disks, t)
+                    }
                 };
             }
             self.run_step(i, step, fs, t)?;
