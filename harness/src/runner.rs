@@ -16,7 +16,7 @@ use crate::error::chain;
 use crate::fixture;
 use crate::golden::{self, Verdict};
 use crate::matrix::{DeclaredScope, TrialId};
-use crate::report::{Event, Failure, FailureKind, Outcome, Summary, TrialResult};
+use crate::report::{CrashStates, Event, Failure, FailureKind, Outcome, Summary, TrialResult};
 use crate::signal::Cancel;
 use crate::trial::{TrialReport, TrialRequest};
 use crate::workdir::RunDir;
@@ -119,7 +119,7 @@ fn not_run(id: &TrialId) -> Executed {
                 "the run was interrupted before this trial started",
             )),
             duration: Duration::ZERO,
-            crash_states: 0,
+            crash_states: CrashStates::default(),
         },
         transcript: None,
     }
@@ -131,7 +131,7 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
     let dir = config.run_dir.trial_dir(id);
     let (transcript, mut failure, crash_states) = match run_child(id, &dir, config, cancel) {
         Ok(report) => (Some(report.transcript), report.failure, report.crash_states),
-        Err(failure) => (None, Some(failure), 0),
+        Err(failure) => (None, Some(failure), CrashStates::default()),
     };
     // Whatever the child did, nothing of it may stay mounted or attached. A child that ended
     // normally must have released everything itself; a killed one is swept.

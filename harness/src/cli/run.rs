@@ -12,7 +12,7 @@ use super::source::{Selection, select};
 use crate::docker::{Docker, RunSpec};
 use crate::error::{HarnessError, exit};
 use crate::report::json::JsonReport;
-use crate::report::{Failure, FailureKind, Outcome, TrialResult, junit};
+use crate::report::{CrashStates, Failure, FailureKind, Outcome, TrialResult, junit};
 
 pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessError> {
     let selection = select(&args.select)?;
@@ -97,7 +97,7 @@ fn account_for_every_trial(
                     "the container did not report this trial",
                 )),
                 duration: Duration::ZERO,
-                crash_states: 0,
+                crash_states: CrashStates::default(),
             });
         }
     }

@@ -37,13 +37,31 @@ pub struct TrialResult {
     pub outcome: Outcome,
     #[serde(with = "millis")]
     pub duration: Duration,
-    /// Recorded crash states the trial mounted and checked (0 for trials without them).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub crash_states: u64,
+    /// Recorded crash states the trial mounted and checked (none for trials without them).
+    #[serde(default, skip_serializing_if = "CrashStates::is_none")]
+    pub crash_states: CrashStates,
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
+/// Recorded crash states checked, and the time spent serving, mounting, checking, rolling back
+/// and unmounting them (not the recording or the fixtures).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashStates {
+    pub count: u64,
+    #[serde(with = "millis")]
+    pub checking: Duration,
+}
+
+impl CrashStates {
+    pub fn is_none(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl std::ops::AddAssign for CrashStates {
+    fn add_assign(&mut self, other: CrashStates) {
+        self.count += other.count;
+        self.checking += other.checking;
+    }
 }
 
 impl TrialResult {
@@ -142,7 +160,7 @@ impl Summary {
         Summary {
             passed,
             failed: results.len() - passed,
-            crash_states: results.iter().map(|r| r.crash_states).sum(),
+            crash_states: results.iter().map(|r| r.crash_states.count).sum(),
         }
     }
 }

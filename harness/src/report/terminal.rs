@@ -47,7 +47,7 @@ impl TerminalReporter {
             Event::TrialFinished { result, done, of } => {
                 let width = of.to_string().len();
                 let secs = result.duration.as_secs_f64();
-                let states = match result.crash_states {
+                let states = match result.crash_states.count {
                     0 => String::new(),
                     n => format!(", {n} crash states"),
                 };

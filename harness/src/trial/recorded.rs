@@ -5,6 +5,8 @@
 //! The transcript holds one verdict per invariant over all states, never counts or state names,
 //! which differ between filesystems; those go to the failure message and the trial's figures.
 
+use std::time::Instant;
+
 use serde_json::json;
 use switchyard::{ApplyMode, EngineFile, MemorySink, Plan, RollbackOptions};
 
@@ -17,7 +19,7 @@ use super::engine::engine;
 use crate::blocklog::{self, Bounds, CrashState};
 use crate::error::chain;
 use crate::fixture::{Filesystem, Recording};
-use crate::report::{Failure, FailureKind};
+use crate::report::{CrashStates, Failure, FailureKind};
 use crate::scenario::{self, Step};
 use crate::transcript::{Snapshot, Transcript};
 
@@ -79,12 +81,12 @@ impl Selection {
 
 /// Runs the crash step recorded, then checks every crash state of its log. `disks` are the
 /// recorded filesystems: the one under test, and the backup store's if it has its own. Returns how
-/// many states it checked.
+/// many states it checked, and how long that took.
 pub(crate) fn run(
     ctx: &CrashContext<'_>,
     disks: &mut [&mut Filesystem],
     t: &mut Transcript,
-) -> Result<u64, Failure> {
+) -> Result<CrashStates, Failure> {
     let harness = |what: &str, e: &dyn std::fmt::Display| {
         Failure::new(
             FailureKind::Harness,
@@ -150,6 +152,7 @@ pub(crate) fn run(
         ));
     }
 
+    let started = Instant::now();
     let mut failed: Vec<[Option<String>; INVARIANTS.len()]> = Vec::new();
     let mut names = Vec::new();
     for state in &chosen {
@@ -167,11 +170,15 @@ pub(crate) fn run(
         }
     }
 
+    let checking = started.elapsed();
     for (i, name) in INVARIANTS.iter().enumerate() {
         t.line(&json!({"invariant": name, "ok": failed.iter().all(|p| p[i].is_none())}));
     }
     if failed.is_empty() {
-        return Ok(chosen.len() as u64);
+        return Ok(CrashStates {
+            count: chosen.len() as u64,
+            checking,
+        });
     }
     // Each failing invariant once, with how many states it failed on and its first problem.
     let by_invariant: Vec<String> = INVARIANTS

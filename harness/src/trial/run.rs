@@ -20,7 +20,7 @@ use super::tree;
 use crate::error::chain;
 use crate::fixture::{Filesystem, FixtureError};
 use crate::fs_kind::FsKind;
-use crate::report::{Failure, FailureKind};
+use crate::report::{CrashStates, Failure, FailureKind};
 use crate::scenario::{self, CrashMethod, Scenario, Step};
 use crate::transcript::{Snapshot, Transcript};
 
@@ -40,7 +40,7 @@ pub struct TrialReport {
     pub failure: Option<Failure>,
     /// Recorded crash states checked.
     #[serde(default)]
-    pub crash_states: u64,
+    pub crash_states: CrashStates,
 }
 
 /// Runs every variant of the trial: one, or one per crash point and method.
@@ -52,7 +52,7 @@ pub fn run_trial(req: &TrialRequest) -> TrialReport {
             return TrialReport {
                 transcript: String::new(),
                 failure: Some(Failure::new(FailureKind::Harness, e.to_string())),
-                crash_states: 0,
+                crash_states: CrashStates::default(),
             };
         }
     };
@@ -76,7 +76,7 @@ pub fn run_trial(req: &TrialRequest) -> TrialReport {
             .collect(),
     };
     let mut failure = None;
-    let mut crash_states = 0;
+    let mut crash_states = CrashStates::default();
     for (n, variant) in variants.iter().enumerate() {
         match variant {
             Variant::Plain => {}
@@ -132,7 +132,7 @@ fn run_variant(
     dir: &Path,
     variant: Variant,
     t: &mut Transcript,
-) -> Result<u64, Failure> {
+) -> Result<CrashStates, Failure> {
     for sub in ["fs", "store"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| harness("trial directory", e))?;
     }
@@ -234,7 +234,7 @@ impl Steps<'_> {
         store_fs: Option<&mut Filesystem>,
         variant: Variant,
         t: &mut Transcript,
-    ) -> Result<u64, Failure> {
+    ) -> Result<CrashStates, Failure> {
         for (i, step) in self.scenario.steps.iter().enumerate() {
             t.line(&json!({"step": i + 1, "op": step.name()}));
             let crashes = matches!(step, Step::Apply(a) if a.crash.is_some())
@@ -251,7 +251,9 @@ impl Steps<'_> {
                     baseline: &self.baseline,
                 };
                 return match variant {
-                    Variant::Crash(v) => crash::run(&ctx, v, fs, t).map(|()| 0),
+                    Variant::Crash(v) => {
+                        crash::run(&ctx, v, fs, t).map(|()| CrashStates::default())
+                    }
                     _ => {
                         let mut disks: Vec<&mut Filesystem> = vec![fs];
                         disks.extend(store_fs);
@@ -261,7 +263,7 @@ impl Steps<'_> {
             }
             self.run_step(i, step, fs, t)?;
         }
-        Ok(0)
+        Ok(CrashStates::default())
     }
 
     fn tree(&self) -> Result<Snapshot, Failure> {
