@@ -273,12 +273,12 @@ fn run_child(
             Ok(Some(status)) => break status,
             Ok(None) => {}
             Err(e) => {
-                kill_group(&mut child);
+                kill_group(&mut child, dir);
                 return Err(harness("waiting for the trial child", &e));
             }
         }
         if started.elapsed() > config.trial_timeout {
-            kill_group(&mut child);
+            kill_group(&mut child, dir);
             return Err(Failure::new(
                 FailureKind::TimedOut,
                 format!(
@@ -288,7 +288,7 @@ fn run_child(
             ));
         }
         if cancel.is_cancelled() {
-            kill_group(&mut child);
+            kill_group(&mut child, dir);
             return Err(Failure::new(
                 FailureKind::NotRun,
                 "interrupted; the trial was stopped",
@@ -304,9 +304,18 @@ fn run_child(
     serde_json::from_str(&text).map_err(|e| harness("parsing the trial report", &e))
 }
 
-fn kill_group(child: &mut Child) {
+/// Kills the trial's process group, then aborts the FUSE connections of its recorded disks, which
+/// the killed process may otherwise wait on forever (see [`fixture::abort_fuse`]), then reaps it.
+fn kill_group(child: &mut Child, dir: &Path) {
     if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    if let Err(e) = fixture::abort_fuse(dir) {
+        eprintln!(
+            "fsmatrix: cannot abort the recorded disks under {}: {}",
+            dir.display(),
+            chain(&e)
+        );
     }
     let _ = child.wait();
 }
