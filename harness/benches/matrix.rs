@@ -5,6 +5,9 @@
 //!    detach, delete) of every fixture the matrix's trials use, and nothing else.
 //! 2. The same matrix through the Docker runner, with its image already cached, against the host
 //!    runner's time from (1).
+//! 3. Recorded crash states per second on each block filesystem: the recorded scenarios with every
+//!    state (`FSMATRIX_CRASH_STATES=all`), states checked over the time spent on them (serve,
+//!    mount with recovery, check, roll back, unmount), and the whole trials' time beside it.
 //!
 //! Needs root and a Docker engine (`scripts/test` sets both up).
 
@@ -15,7 +18,8 @@ use std::time::{Duration, Instant};
 use switchyard_harness::fixture::Filesystem;
 use switchyard_harness::fs_kind::FsKind;
 use switchyard_harness::matrix::{self, NameFilter};
-use switchyard_harness::scenario::{self, BackupStore, Scenario};
+use switchyard_harness::report::json::JsonReport;
+use switchyard_harness::scenario::{self, BackupStore, CrashMethod, Scenario};
 
 const FSMATRIX: &str = env!("CARGO_BIN_EXE_fsmatrix");
 
@@ -28,9 +32,14 @@ fn workspace() -> PathBuf {
 
 /// Runs `fsmatrix` in the workspace with a work directory of its own; returns the wall time.
 fn fsmatrix(work: &Path, args: &[&str]) -> Duration {
+    fsmatrix_with(work, args, &[])
+}
+
+fn fsmatrix_with(work: &Path, args: &[&str], env: &[(&str, &str)]) -> Duration {
     let started = Instant::now();
     let out = Command::new(FSMATRIX)
         .current_dir(workspace())
+        .envs(env.iter().copied())
         .arg("--work-dir")
         .arg(work)
         .args(args)
@@ -47,17 +56,51 @@ fn fsmatrix(work: &Path, args: &[&str]) -> Duration {
     elapsed
 }
 
-/// The fixtures a trial of `scenario` on `fs` creates: one filesystem per variant, plus a tmpfs
-/// per variant for a backup store on a second filesystem.
-fn fixtures(scenario: &Scenario, fs: FsKind) -> Vec<FsKind> {
-    let variants = scenario
-        .crash()
-        .map_or(1, |c| c.points().len() * c.how.len());
-    let mut kinds = vec![fs; variants];
-    if scenario.policy.overrides.backup_store == Some(BackupStore::SecondFilesystem) {
-        kinds.extend(std::iter::repeat_n(FsKind::Tmpfs, variants));
+/// The fixtures a trial of `scenario` on `fs` creates, and whether each is recorded: one
+/// filesystem per variant (a point and a method, or one recorded variant), plus one per variant
+/// for a backup store on a second filesystem (tmpfs, or a recorded ext4 for recorded variants).
+fn fixtures(scenario: &Scenario, fs: FsKind) -> Vec<(FsKind, bool)> {
+    let (stopped, recorded) = scenario.crash().map_or((1, 0), |c| {
+        let recorded = usize::from(c.how.contains(&CrashMethod::Recorded));
+        (c.points().len() * (c.how.len() - recorded), recorded)
+    });
+    let second = scenario.policy.overrides.backup_store == Some(BackupStore::SecondFilesystem);
+    let mut kinds = vec![(fs, false); stopped];
+    kinds.extend(std::iter::repeat_n((fs, true), recorded));
+    if second {
+        kinds.extend(std::iter::repeat_n((FsKind::Tmpfs, false), stopped));
+        kinds.extend(std::iter::repeat_n((FsKind::Ext4, true), recorded));
     }
     kinds
+}
+
+/// Recorded crash states per second on `fs`, from the JSON report of a run of the recorded
+/// scenarios with every state.
+fn states_per_second(work: &Path, fs: FsKind) -> (u64, f64) {
+    let report = work.join(format!("recorded-{fs}.json"));
+    let report_arg = report.to_string_lossy().into_owned();
+    fsmatrix_with(
+        work,
+        &[
+            "run",
+            "--jobs",
+            "1",
+            "--fs",
+            fs.as_str(),
+            "--json",
+            &report_arg,
+            "crash-recorded",
+        ],
+        &[("FSMATRIX_CRASH_STATES", "all")],
+    );
+    let report = JsonReport::read(&report).unwrap();
+    let states: u64 = report.trials.iter().map(|t| t.crash_states.count).sum();
+    let seconds: f64 = report
+        .trials
+        .iter()
+        .map(|t| t.crash_states.checking.as_secs_f64())
+        .sum();
+    (states, seconds)
 }
 
 fn main() {
@@ -74,11 +117,15 @@ fn main() {
     let mut count = 0;
     for id in &matrix.trials {
         let scenario = scenarios.iter().find(|s| s.name == id.scenario).unwrap();
-        for kind in fixtures(scenario, id.fs) {
+        for (kind, recorded) in fixtures(scenario, id.fs) {
             let dir = work.join(format!("fixture-{count}"));
             std::fs::create_dir_all(&dir).unwrap();
             let started = Instant::now();
-            Filesystem::create(kind, &dir).unwrap().close().unwrap();
+            let fixture = match recorded {
+                true => Filesystem::create_recorded(kind, &dir),
+                false => Filesystem::create(kind, &dir),
+            };
+            fixture.unwrap().close().unwrap();
             raw += started.elapsed();
             count += 1;
         }
@@ -89,6 +136,15 @@ fn main() {
         raw.as_secs_f64(),
         host.as_secs_f64() / raw.as_secs_f64()
     );
+
+    println!("recorded crash states, every state, --jobs 1:");
+    for fs in [FsKind::Ext4, FsKind::Btrfs, FsKind::Xfs] {
+        let (states, seconds) = states_per_second(&work, fs);
+        println!(
+            "  {fs}: {states} crash states checked in {seconds:.2} s: {:.1} states per second",
+            states as f64 / seconds
+        );
+    }
 
     println!("docker runner, same matrix, --jobs 1, image cached:");
     fsmatrix(&work, &["image", "build"]);

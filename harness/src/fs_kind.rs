@@ -63,6 +63,12 @@ impl FsKind {
         }
     }
 
+    /// Whether the filesystem sits on a block device of its own, whose writes can be recorded
+    /// (recorded crash trials). tmpfs has none; overlay writes through to another filesystem.
+    pub fn is_block(self) -> bool {
+        matches!(self, FsKind::Ext4 | FsKind::Btrfs | FsKind::Xfs)
+    }
+
     /// Whether `FS_IOC_SHUTDOWN` can cut power to this filesystem (power-cut crash trials).
     pub fn supports_shutdown(self) -> bool {
         matches!(self, FsKind::Ext4 | FsKind::Xfs)

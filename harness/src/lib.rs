@@ -7,6 +7,7 @@
 //! Beside the flow, [`trace`] joins the requirements file with the scenarios' `proves:` lists and
 //! the tests' `/// Proves:` lines into the guarantees table (`docs/guarantees.md`).
 
+pub mod blocklog;
 pub mod cli;
 pub mod docker;
 pub mod error;

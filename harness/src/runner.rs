@@ -16,7 +16,7 @@ use crate::error::chain;
 use crate::fixture;
 use crate::golden::{self, Verdict};
 use crate::matrix::{DeclaredScope, TrialId};
-use crate::report::{Event, Failure, FailureKind, Outcome, Summary, TrialResult};
+use crate::report::{CrashStates, Event, Failure, FailureKind, Outcome, Summary, TrialResult};
 use crate::signal::Cancel;
 use crate::trial::{TrialReport, TrialRequest};
 use crate::workdir::{self, RunDir, TRIAL_TOKEN_ENV, TrialGroup};
@@ -116,6 +116,7 @@ fn not_run(id: &TrialId) -> Executed {
                 "the run was interrupted before this trial started",
             )),
             duration: Duration::ZERO,
+            crash_states: CrashStates::default(),
         },
         transcript: None,
     }
@@ -125,9 +126,9 @@ fn not_run(id: &TrialId) -> Executed {
 pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Executed {
     let started = Instant::now();
     let dir = config.run_dir.trial_dir(id);
-    let (transcript, mut failure) = match run_child(id, &dir, config, cancel) {
-        Ok(report) => (Some(report.transcript), report.failure),
-        Err(failure) => (None, Some(failure)),
+    let (transcript, mut failure, crash_states) = match run_child(id, &dir, config, cancel) {
+        Ok(report) => (Some(report.transcript), report.failure, report.crash_states),
+        Err(failure) => (None, Some(failure), CrashStates::default()),
     };
     if let Some(f) = failure.take() {
         failure = Some(match f.kind {
@@ -167,6 +168,7 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
             id: id.clone(),
             outcome: failure.map_or(Outcome::Passed, Outcome::Failed),
             duration: started.elapsed(),
+            crash_states,
         },
         transcript,
     }
@@ -269,7 +271,7 @@ fn run_child(
         .map_err(|e| harness(&format!("starting {}", config.exe.display()), &e))?;
     // If this process is killed outright, `fsmatrix clean` kills what is left of the group.
     if let Err(e) = TrialGroup::of_leader(child.id(), &token).and_then(|g| g.write(dir)) {
-        kill_group(&mut child);
+        kill_group(&mut child, dir);
         return Err(harness("recording the trial's process group", &e));
     }
 
@@ -279,12 +281,12 @@ fn run_child(
             Ok(Some(status)) => break status,
             Ok(None) => {}
             Err(e) => {
-                kill_group(&mut child);
+                kill_group(&mut child, dir);
                 return Err(harness("waiting for the trial child", &e));
             }
         }
         if started.elapsed() > config.trial_timeout {
-            kill_group(&mut child);
+            kill_group(&mut child, dir);
             return Err(Failure::new(
                 FailureKind::TimedOut,
                 format!(
@@ -294,7 +296,7 @@ fn run_child(
             ));
         }
         if cancel.is_cancelled() {
-            kill_group(&mut child);
+            kill_group(&mut child, dir);
             return Err(Failure::new(
                 FailureKind::NotRun,
                 "interrupted; the trial was stopped",
@@ -310,9 +312,18 @@ fn run_child(
     serde_json::from_str(&text).map_err(|e| harness("parsing the trial report", &e))
 }
 
-fn kill_group(child: &mut Child) {
+/// Kills the trial's process group, then aborts the FUSE connections of its recorded disks, which
+/// the killed process may otherwise wait on forever (see [`fixture::abort_fuse`]), then reaps it.
+fn kill_group(child: &mut Child, dir: &Path) {
     if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    if let Err(e) = fixture::abort_fuse(dir) {
+        eprintln!(
+            "fsmatrix: cannot abort the recorded disks under {}: {}",
+            dir.display(),
+            chain(&e)
+        );
     }
     let _ = child.wait();
 }

@@ -14,7 +14,7 @@ use super::source::{Selection, no_orphans, select};
 use crate::docker::{Docker, RunSpec};
 use crate::error::{HarnessError, exit};
 use crate::report::json::JsonReport;
-use crate::report::{Failure, FailureKind, Outcome, TrialResult};
+use crate::report::{CrashStates, Failure, FailureKind, Outcome, TrialResult};
 
 pub(super) fn run(work_dir: &Path, args: &RunArgs) -> Result<ExitCode, HarnessError> {
     let selection = select(&args.select)?;
@@ -92,6 +92,7 @@ fn account_for_every_trial(
                     "the container did not report this trial",
                 )),
                 duration: Duration::ZERO,
+                crash_states: CrashStates::default(),
             });
         }
     }

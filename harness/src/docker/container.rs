@@ -2,7 +2,8 @@
 //!
 //! The container gets the least privilege that the trials need — `CAP_SYS_ADMIN`, `CAP_MKNOD`,
 //! the device-cgroup rule `b 7:* rwm` and `/dev/loop-control` (the loop nodes are made inside
-//! with mknod) for loop-mounting, and `CAP_LINUX_IMMUTABLE` for the immutable-file fault — and
+//! with mknod) for loop-mounting, `/dev/fuse` (rule `c 10:229 rwm`) for the recorded disks of
+//! recorded crash trials, and `CAP_LINUX_IMMUTABLE` for the immutable-file fault — and
 //! is not privileged. It has no network, and the host's output
 //! directory is bound at `/out`. A guard removes the container on every path: success, failure,
 //! an error of ours, a panic in the output callback, and cancel (stop with a grace period so the
@@ -139,12 +140,16 @@ pub(crate) fn container_config(
             "MKNOD".to_owned(),
             "LINUX_IMMUTABLE".to_owned(),
         ]),
-        device_cgroup_rules: Some(vec!["b 7:* rwm".to_owned()]),
-        devices: Some(vec![DeviceMapping {
-            path_on_host: Some("/dev/loop-control".to_owned()),
-            path_in_container: Some("/dev/loop-control".to_owned()),
-            cgroup_permissions: Some("rwm".to_owned()),
-        }]),
+        device_cgroup_rules: Some(vec!["b 7:* rwm".to_owned(), "c 10:229 rwm".to_owned()]),
+        devices: Some(
+            ["/dev/loop-control", "/dev/fuse"]
+                .map(|path| DeviceMapping {
+                    path_on_host: Some(path.to_owned()),
+                    path_in_container: Some(path.to_owned()),
+                    cgroup_permissions: Some("rwm".to_owned()),
+                })
+                .to_vec(),
+        ),
         // Docker's AppArmor profile denies mount(2) whatever the capabilities; where the engine
         // enforces AppArmor, the container runs unconfined by it (still not privileged).
         security_opt: apparmor.then(|| vec!["apparmor=unconfined".to_owned()]),

@@ -37,6 +37,31 @@ pub struct TrialResult {
     pub outcome: Outcome,
     #[serde(with = "millis")]
     pub duration: Duration,
+    /// Recorded crash states the trial mounted and checked (none for trials without them).
+    #[serde(default, skip_serializing_if = "CrashStates::is_none")]
+    pub crash_states: CrashStates,
+}
+
+/// Recorded crash states checked, and the time spent serving, mounting, checking, rolling back
+/// and unmounting them (not the recording or the fixtures).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashStates {
+    pub count: u64,
+    #[serde(with = "millis")]
+    pub checking: Duration,
+}
+
+impl CrashStates {
+    pub fn is_none(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl std::ops::AddAssign for CrashStates {
+    fn add_assign(&mut self, other: CrashStates) {
+        self.count += other.count;
+        self.checking += other.checking;
+    }
 }
 
 impl TrialResult {
@@ -129,6 +154,9 @@ pub struct Summary {
     pub failed: usize,
     pub skipped: usize,
     pub out_of_scope: usize,
+    /// Recorded crash states checked by all trials together.
+    #[serde(default)]
+    pub crash_states: u64,
 }
 
 impl Summary {
@@ -143,6 +171,7 @@ impl Summary {
                 .filter(|id| !results.iter().any(|r| r.id == **id))
                 .count(),
             out_of_scope: scopes.iter().map(|s| s.left_out.len()).sum(),
+            crash_states: results.iter().map(|r| r.crash_states.count).sum(),
         }
     }
 }
@@ -153,7 +182,11 @@ impl fmt::Display for Summary {
             f,
             "{} passed, {} failed, {} skipped; {} out of scope by declaration",
             self.passed, self.failed, self.skipped, self.out_of_scope
-        )
+        )?;
+        if self.crash_states > 0 {
+            write!(f, "; {} crash states checked", self.crash_states)?;
+        }
+        Ok(())
     }
 }
 

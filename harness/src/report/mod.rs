@@ -6,5 +6,5 @@ pub mod json;
 pub mod junit;
 mod terminal;
 
-pub use event::{Event, Failure, FailureKind, Outcome, Summary, TrialResult};
+pub use event::{CrashStates, Event, Failure, FailureKind, Outcome, Summary, TrialResult};
 pub use terminal::TerminalReporter;

@@ -48,14 +48,22 @@ impl TerminalReporter {
             Event::TrialFinished { result, done, of } => {
                 let width = of.to_string().len();
                 let secs = result.duration.as_secs_f64();
+                let states = match result.crash_states.count {
+                    0 => String::new(),
+                    n => format!(", {n} crash states"),
+                };
                 match &result.outcome {
                     Outcome::Passed => {
-                        writeln!(out, "[{done:>width$}/{of}] PASS {} ({secs:.1}s)", result.id)?;
+                        writeln!(
+                            out,
+                            "[{done:>width$}/{of}] PASS {} ({secs:.1}s{states})",
+                            result.id
+                        )?;
                     }
                     Outcome::Failed(f) => {
                         writeln!(
                             out,
-                            "[{done:>width$}/{of}] FAIL {} ({secs:.1}s) [{}] {}",
+                            "[{done:>width$}/{of}] FAIL {} ({secs:.1}s{states}) [{}] {}",
                             result.id, f.kind, f.message
                         )?;
                         if let Some(diff) = &f.diff {

@@ -375,15 +375,19 @@ pub enum CrashMethod {
     Kill,
     /// Shut the filesystem down without flushing its log (`FS_IOC_SHUTDOWN`), then remount.
     PowerCut,
+    /// Record the step's block writes and flushes, then check every crash state the log
+    /// allows. One trial per step: its states cover every point.
+    Recorded,
 }
 
 impl CrashMethod {
-    pub const NAMES: &[&str] = &["kill", "power_cut"];
+    pub const NAMES: &[&str] = &["kill", "power_cut", "recorded"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             CrashMethod::Kill => "kill",
             CrashMethod::PowerCut => "power_cut",
+            CrashMethod::Recorded => "recorded",
         }
     }
 }

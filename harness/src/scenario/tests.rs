@@ -547,8 +547,40 @@ fn power_cut_on_a_filesystem_without_shutdown() {
            - rollback: { crash: { at: every, how: [power_cut] } }\n",
         2,
         21,
-        "`btrfs` cannot run the `power_cut` crash trials of this scenario: FS_IOC_SHUTDOWN is \
-         only on ext4 and xfs",
+        "`btrfs` cannot run the `power_cut` crash trials of this scenario: power_cut needs \
+         FS_IOC_SHUTDOWN, which is only on ext4 and xfs",
+    );
+}
+
+#[test]
+fn recorded_on_every_filesystem() {
+    assert_fails(
+        "recorded_on_every_filesystem",
+        "description: d\n\
+         policy: production\n\
+         steps:\n  \
+           - apply: { link: [ { source: a, target: b } ], crash: { at: every, how: [recorded] } }\n",
+        4,
+        76,
+        "`recorded` needs a block device of the filesystem's own (tmpfs has none; overlay writes \
+         through to another filesystem), which is only on ext4, btrfs and xfs, but this scenario \
+         runs on every filesystem: narrow it with `filesystems: [ext4, btrfs, xfs]` and a `why`",
+    );
+}
+
+#[test]
+fn recorded_on_tmpfs() {
+    assert_fails(
+        "recorded_on_tmpfs",
+        "description: d\n\
+         filesystems: [ext4, tmpfs]\n\
+         why: w\n\
+         policy: production\n\
+         steps:\n  \
+           - rollback: { crash: { at: every, how: [recorded] } }\n",
+        2,
+        21,
+        "`tmpfs` cannot run the `recorded` crash trials of this scenario",
     );
 }
 

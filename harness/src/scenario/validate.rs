@@ -518,7 +518,7 @@ impl Steps<'_> {
         if raw.how.value.is_empty() {
             return Err(Problem::at(
                 &raw.how.referenced,
-                "`how` names no crash method (expected one or more of: kill, power_cut)",
+                "`how` names no crash method (expected one or more of: kill, power_cut, recorded)",
             ));
         }
         let mut how = Vec::new();
@@ -529,42 +529,49 @@ impl Steps<'_> {
                     format!("crash method `{}` is listed twice", method.value.as_str()),
                 ));
             }
-            if method.value == CrashMethod::PowerCut {
-                self.power_cut_possible(&method.referenced)?;
-            }
+            self.method_possible(method.value, &method.referenced)?;
             how.push(method.value);
         }
         Ok(CrashSpec { phase, at, how })
     }
 
-    /// `power_cut` shuts the filesystem down with `FS_IOC_SHUTDOWN`, which not every kind has.
-    fn power_cut_possible(&self, at: &Location) -> Result<(), Problem> {
+    /// `power_cut` shuts the filesystem down with `FS_IOC_SHUTDOWN`, which not every kind has;
+    /// `recorded` records a block device, which only the block filesystems have.
+    fn method_possible(&self, method: CrashMethod, at: &Location) -> Result<(), Problem> {
+        let (can, needs): (fn(FsKind) -> bool, &str) = match method {
+            CrashMethod::Kill => return Ok(()),
+            CrashMethod::PowerCut => (FsKind::supports_shutdown, "FS_IOC_SHUTDOWN, which is"),
+            CrashMethod::Recorded => (
+                FsKind::is_block,
+                "a block device of the filesystem's own (tmpfs has none; overlay writes \
+                 through to another filesystem), which is",
+            ),
+        };
+        let name = method.as_str();
         let capable: Vec<&str> = FsKind::ALL
             .into_iter()
-            .filter(|kind| kind.supports_shutdown())
+            .filter(|kind| can(*kind))
             .map(FsKind::as_str)
             .collect();
+        let listed = capable.join(", ");
+        let capable = match capable.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => listed.clone(),
+        };
         match self.scope {
             None => Err(Problem::at(
                 at,
                 format!(
-                    "`power_cut` needs FS_IOC_SHUTDOWN, which is only on {}, but this scenario \
-                     runs on every filesystem: narrow it with `filesystems: [{}]` and a `why`",
-                    capable.join(" and "),
-                    capable.join(", ")
+                    "`{name}` needs {needs} only on {capable}, but this scenario runs on every \
+                     filesystem: narrow it with `filesystems: [{listed}]` and a `why`"
                 ),
             )),
-            Some(listed) => match listed
-                .kinds
-                .iter()
-                .find(|(kind, _)| !kind.supports_shutdown())
-            {
+            Some(scope) => match scope.kinds.iter().find(|(kind, _)| !can(*kind)) {
                 Some((kind, listed_at)) => Err(Problem::at(
                     listed_at,
                     format!(
-                        "`{kind}` cannot run the `power_cut` crash trials of this scenario: \
-                         FS_IOC_SHUTDOWN is only on {}",
-                        capable.join(" and ")
+                        "`{kind}` cannot run the `{name}` crash trials of this scenario: \
+                         {name} needs {needs} only on {capable}"
                     ),
                 )),
                 None => Ok(()),

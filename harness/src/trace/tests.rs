@@ -258,6 +258,7 @@ fn with_a_run_s_results_the_table_shows_where_each_requirement_s_scenarios_ran()
             Outcome::Failed(Failure::new(FailureKind::Expectation, "differs"))
         },
         duration: std::time::Duration::ZERO,
+        crash_states: Default::default(),
     };
     let results = [
         trial("a", FsKind::Xfs, true),

@@ -314,7 +314,7 @@ fn targets_problem(
 }
 
 /// What kind of engine file `path` is, if it is one of the engine's files for one of `targets`.
-fn engine_name_of(path: &str, targets: &[String]) -> Option<EngineFile> {
+pub(crate) fn engine_name_of(path: &str, targets: &[String]) -> Option<EngineFile> {
     engine_name(path)
         .filter(|n| targets.iter().any(|t| n.target == OsStr::new(file_name(t))))
         .map(|n| n.file)
@@ -322,7 +322,11 @@ fn engine_name_of(path: &str, targets: &[String]) -> Option<EngineFile> {
 
 /// Entries that belong to neither the crash step's targets nor their engine names must be
 /// exactly as before the crash.
-fn survivors_problem(targets: &[String], before: &Snapshot, after: &Snapshot) -> Option<String> {
+pub(crate) fn survivors_problem(
+    targets: &[String],
+    before: &Snapshot,
+    after: &Snapshot,
+) -> Option<String> {
     let touched =
         |path: &str| targets.iter().any(|t| t == path) || engine_name_of(path, targets).is_some();
     let changed: Vec<&String> = before
@@ -334,7 +338,7 @@ fn survivors_problem(targets: &[String], before: &Snapshot, after: &Snapshot) ->
     (!changed.is_empty()).then(|| format!("changed or lost: {changed:?}"))
 }
 
-fn describe_difference(expected: &Snapshot, actual: &Snapshot) -> String {
+pub(crate) fn describe_difference(expected: &Snapshot, actual: &Snapshot) -> String {
     let keys: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
     let diffs: Vec<String> = keys
         .into_iter()

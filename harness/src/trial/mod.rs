@@ -1,8 +1,10 @@
 //! A trial: one scenario on one filesystem, run in a child process of its own.
 
 mod crash;
+mod crash_state;
 mod engine;
 mod faults;
+mod recorded;
 mod run;
 mod strays;
 mod tree;

@@ -17,14 +17,15 @@ use super::engine::{
     Layout, apply_plan, engine, wants_same_filesystem_store, wants_second_filesystem,
 };
 use super::faults::Faults;
+use super::recorded;
 use super::strays;
 use super::tree;
 use super::verdicts::{PriorInodes, lock_wait};
 use crate::error::chain;
 use crate::fixture::{Filesystem, FixtureError};
 use crate::fs_kind::FsKind;
-use crate::report::{Failure, FailureKind};
-use crate::scenario::{self, Scenario, Step};
+use crate::report::{CrashStates, Failure, FailureKind};
+use crate::scenario::{self, CrashMethod, Scenario, Step};
 use crate::transcript::{Snapshot, Transcript};
 
 /// What the runner asks of a trial child.
@@ -41,6 +42,9 @@ pub struct TrialRequest {
 pub struct TrialReport {
     pub transcript: String,
     pub failure: Option<Failure>,
+    /// Recorded crash states checked.
+    #[serde(default)]
+    pub crash_states: CrashStates,
 }
 
 /// Runs every variant of the trial: one, or one per crash point and method. Runs in the trial
@@ -53,36 +57,65 @@ pub fn run_trial(req: &TrialRequest) -> TrialReport {
             return TrialReport {
                 transcript: String::new(),
                 failure: Some(Failure::new(FailureKind::Harness, e.to_string())),
+                crash_states: CrashStates::default(),
             };
         }
     };
-    let variants: Vec<Option<CrashVariant>> = match scenario.crash() {
-        None => vec![None],
+    let variants: Vec<Variant> = match scenario.crash() {
+        None => vec![Variant::Plain],
         Some(spec) => spec
             .points()
             .into_iter()
             .flat_map(|point| {
                 spec.how
                     .iter()
-                    .map(move |&how| Some(CrashVariant { point, how }))
+                    .filter(|&&how| how != CrashMethod::Recorded)
+                    .map(move |&how| Variant::Crash(CrashVariant { point, how }))
             })
+            // A recorded step covers every point with the states of its one log.
+            .chain(
+                spec.how
+                    .contains(&CrashMethod::Recorded)
+                    .then_some(Variant::Recorded),
+            )
             .collect(),
     };
     let mut failure = None;
+    let mut crash_states = CrashStates::default();
     for (n, variant) in variants.iter().enumerate() {
-        if let Some(v) = variant {
-            t.line(&json!({ "variant": v.name() }));
+        match variant {
+            Variant::Plain => {}
+            Variant::Crash(v) => t.line(&json!({ "variant": v.name() })),
+            Variant::Recorded => t.line(&json!({ "variant": CrashMethod::Recorded.as_str() })),
         }
         let dir = req.dir.join(format!("v{n}"));
-        if let Err(f) = run_variant(&scenario, req.fs, &dir, *variant, &mut t) {
-            failure = Some(f);
-            break;
+        match run_variant(&scenario, req.fs, &dir, *variant, &mut t) {
+            Ok(checked) => crash_states += checked,
+            Err(f) => {
+                failure = Some(f);
+                break;
+            }
         }
     }
     TrialReport {
         transcript: t.into_string(),
         failure,
+        crash_states,
     }
+}
+
+/// The filesystem of a recorded trial's backup store when it is on a second filesystem.
+const STORE_BLOCK_FS: FsKind = FsKind::Ext4;
+
+/// How one run of the scenario's steps ends.
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    /// Every step as written.
+    Plain,
+    /// The crash step stopped at a point by a method.
+    Crash(CrashVariant),
+    /// The crash step recorded on the block level, and every crash state of its log checked.
+    Recorded,
 }
 
 fn fixture_failure(e: FixtureError) -> Failure {
@@ -102,17 +135,28 @@ fn run_variant(
     scenario: &Scenario,
     kind: FsKind,
     dir: &Path,
-    variant: Option<CrashVariant>,
+    variant: Variant,
     t: &mut Transcript,
-) -> Result<(), Failure> {
+) -> Result<CrashStates, Failure> {
     for sub in ["fs", "store"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| harness("trial directory", e))?;
     }
-    let mut fs = Filesystem::create(kind, &dir.join("fs")).map_err(fixture_failure)?;
-    let store_fs = if wants_second_filesystem(&scenario.policy) {
-        Some(Filesystem::create(FsKind::Tmpfs, &dir.join("store")).map_err(fixture_failure)?)
-    } else {
-        None
+    let mut fs = match variant {
+        Variant::Recorded => Filesystem::create_recorded(kind, &dir.join("fs")),
+        Variant::Plain | Variant::Crash(_) => Filesystem::create(kind, &dir.join("fs")),
+    }
+    .map_err(fixture_failure)?;
+    let mut store_fs = match (wants_second_filesystem(&scenario.policy), variant) {
+        (false, _) => None,
+        // Recorded trials keep the store on a block filesystem of its own, recorded too, so
+        // the states cover the order of both filesystems' writes and flushes.
+        (true, Variant::Recorded) => Some(
+            Filesystem::create_recorded(STORE_BLOCK_FS, &dir.join("store"))
+                .map_err(fixture_failure)?,
+        ),
+        (true, _) => {
+            Some(Filesystem::create(FsKind::Tmpfs, &dir.join("store")).map_err(fixture_failure)?)
+        }
     };
     let mut faults = Faults::default();
     let result = prepare(scenario, &fs, store_fs.as_ref(), dir).and_then(|layout| {
@@ -125,7 +169,7 @@ fn run_variant(
             baseline: Snapshot::new(),
             prior_inodes: PriorInodes::default(),
         };
-        steps.run_all(&mut fs, variant, t)
+        steps.run_all(&mut fs, store_fs.as_mut(), variant, t)
     });
     let cleared = faults
         .clear_all(&fs)
@@ -136,7 +180,8 @@ fn run_variant(
         .flatten()
         .map(|f| f.close().map_err(fixture_failure))
         .collect::<Result<Vec<()>, Failure>>();
-    result.and(cleared).and(closed.map(|_| ()))
+    let checked = result?;
+    cleared.and(closed).map(|_| checked)
 }
 
 /// Creates the scenario root (and a same-filesystem store) and the starting tree.
@@ -153,6 +198,12 @@ fn prepare(
     let root = fs.mount_point().join("root");
     mkdir(&root, 0o755).map_err(|e| harness("scenario root", e))?;
     let store = match store_fs {
+        // A block filesystem's root holds its own entries (lost+found): keep them out.
+        Some(store) if store.kind().is_block() => {
+            let store = store.mount_point().join("store");
+            mkdir(&store, 0o700).map_err(|e| harness("backup store", e))?;
+            Some(store)
+        }
         Some(store) => Some(store.mount_point().to_owned()),
         None if wants_same_filesystem_store(&scenario.policy) => {
             let store = fs.mount_point().join("store");
@@ -189,14 +240,15 @@ impl Steps<'_> {
     fn run_all(
         &mut self,
         fs: &mut Filesystem,
-        variant: Option<CrashVariant>,
+        store_fs: Option<&mut Filesystem>,
+        variant: Variant,
         t: &mut Transcript,
-    ) -> Result<(), Failure> {
+    ) -> Result<CrashStates, Failure> {
         for (i, step) in self.scenario.steps.iter().enumerate() {
             t.line(&json!({"step": i + 1, "op": step.name()}));
             let crashes = matches!(step, Step::Apply(a) if a.crash.is_some())
                 || matches!(step, Step::Rollback(r) if r.crash.is_some());
-            if let (true, Some(variant)) = (crashes, variant) {
+            if crashes && !matches!(variant, Variant::Plain) {
                 if matches!(step, Step::Apply(_)) {
                     self.baseline = self.tree()?;
                 }
@@ -207,11 +259,20 @@ impl Steps<'_> {
                     dir: self.dir,
                     baseline: &self.baseline,
                 };
-                return crash::run(&ctx, variant, fs, t);
+                return match variant {
+                    Variant::Crash(v) => {
+                        crash::run(&ctx, v, fs, t).map(|()| CrashStates::default())
+                    }
+                    _ => {
+                        let mut disks: Vec<&mut Filesystem> = vec![fs];
+                        disks.extend(store_fs);
+                        recorded::run(&ctx, &mut disks, t)
+                    }
+                };
             }
             self.run_step(i, step, fs, t)?;
         }
-        Ok(())
+        Ok(CrashStates::default())
     }
 
     fn tree(&self) -> Result<Snapshot, Failure> {

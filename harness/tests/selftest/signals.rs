@@ -5,7 +5,8 @@ use std::time::Duration;
 use rustix::process::Signal;
 
 use crate::support::{
-    Workspace, finish, run, signal, sleeps_alive, slow_scenario, spawn, wait_until,
+    Workspace, finish, run, signal, sleeps_alive, slow_recorded_scenario, slow_scenario, spawn,
+    wait_until,
 };
 
 /// Proves: REQ-M2
@@ -65,4 +66,55 @@ fn after_sigkill_clean_reclaims_every_mount_and_loop_device() {
     );
     let runs: Vec<_> = std::fs::read_dir(&ws.work).unwrap().collect();
     assert!(runs.is_empty(), "clean left run directories: {runs:?}");
+}
+
+/// Recorded trials add a FUSE mount under each filesystem's loop device; SIGINT mid-recording
+/// releases them with the rest.
+#[test]
+fn sigint_mid_recording_releases_the_recorded_disks() {
+    let ws = Workspace::new("sigint-recorded");
+    ws.scenario("slow", &slow_recorded_scenario(616));
+    let child = spawn(ws.fsmatrix(&["run"], &["--fs", "ext4,xfs", "--jobs", "2"]));
+    // Two trials, each with its FUSE mount and its filesystem on top.
+    wait_until(
+        Duration::from_secs(60),
+        "the trials to mount their recorded disks",
+        || ws.leaks().mounts.len() >= 4 && sleeps_alive(616),
+    );
+    signal(&child, Signal::INT);
+    let ran = finish(child);
+    assert_eq!(ran.code, 130, "{}", ran.all());
+    ws.assert_no_leaks();
+    assert!(!sleeps_alive(616), "a trial's process outlived the run");
+}
+
+/// After SIGKILL the recorded disks' server is gone with its trial; `clean` aborts their FUSE
+/// connections and reclaims the mounts and loop devices on them.
+#[test]
+fn after_sigkill_clean_reclaims_the_recorded_disks() {
+    let ws = Workspace::new("sigkill-recorded");
+    ws.scenario("slow", &slow_recorded_scenario(618));
+    let mut child = spawn(ws.fsmatrix(&["run"], &["--fs", "ext4,xfs", "--jobs", "2"]));
+    wait_until(
+        Duration::from_secs(60),
+        "the trials to mount their recorded disks",
+        || ws.leaks().mounts.len() >= 4 && sleeps_alive(618),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let left = ws.leaks();
+    assert!(
+        !left.mounts.is_empty(),
+        "nothing was left to clean; the test proves nothing"
+    );
+
+    let ran = run(ws.fsmatrix(&["clean"], &[]));
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    ws.assert_no_leaks();
+    wait_until(
+        Duration::from_secs(5),
+        "the orphaned health checks to be killed",
+        || !sleeps_alive(618),
+    );
 }

@@ -204,6 +204,27 @@ steps:
     )
 }
 
+/// [`slow_scenario`] as a recorded crash trial: the health check sleeps while the apply is being
+/// recorded, so a run can be caught with its recorded disks (FUSE mounts) in use.
+pub fn slow_recorded_scenario(marker: u32) -> String {
+    format!(
+        r##"description: A recorded apply whose health check takes minutes, so a run can be interrupted mid-recording.
+filesystems: [ext4, xfs]
+why: Recorded crash states need a block filesystem.
+policy:
+  preset: permissive
+  smoke_timeout_ms: 600000
+tree:
+  usr/bin/ls:    {{ file: "GNU ls\n", mode: "0755" }}
+  opt/uutils/ls: {{ file: "#!/bin/sh\nexec sleep {marker}\n", mode: "0755" }}
+steps:
+  - apply:
+      link: [ {{ source: opt/uutils/ls, target: usr/bin/ls }} ]
+      crash: {{ at: every, how: [recorded] }}
+"##
+    )
+}
+
 /// Whether any process is still running `sleep MARKER`.
 pub fn sleeps_alive(marker: u32) -> bool {
     !sleeps(marker).is_empty()

@@ -1,0 +1,313 @@
+//! Recorded crash trials: the crash step runs to its end on a recorded fixture, and every crash
+//! state its block log allows (see [`crate::blocklog`]) is mounted in turn (recovery runs),
+//! checked, rolled back and checked again.
+//!
+//! The transcript holds one verdict per invariant over all states, never counts or state names,
+//! which differ between filesystems; those go to the failure message and the trial's figures.
+
+use std::time::Instant;
+
+use serde_json::json;
+use switchyard::{ApplyMode, EngineFile, MemorySink, Plan, RollbackOptions};
+
+use super::crash::{
+    CrashContext, describe_difference, engine_name_of, plan_for, survivors_problem, tree,
+    without_sidecars,
+};
+use super::crash_state::{self, Expected};
+use super::engine::engine;
+use crate::blocklog::{self, Bounds, CrashState};
+use crate::error::chain;
+use crate::fixture::{Filesystem, Recording};
+use crate::report::{CrashStates, Failure, FailureKind};
+use crate::scenario::{self, Step};
+use crate::transcript::{Snapshot, Transcript};
+
+/// Overrides the seed that samples the crash states.
+pub const SEED_VAR: &str = "FSMATRIX_CRASH_SEED";
+/// `all`: every flush and write prefix and more subsets per epoch (the long run).
+pub const STATES_VAR: &str = "FSMATRIX_CRASH_STATES";
+/// Checks only the state of this name (e.g. `flush-3`), to reproduce one failure.
+pub const STATE_VAR: &str = "FSMATRIX_CRASH_STATE";
+/// The seed when none is given.
+pub const DEFAULT_SEED: u64 = 1;
+
+/// The default run's bounds: enough to cover every flush of a small plan and a sample of the
+/// cuts between writes, while a trial stays within a few seconds per filesystem.
+const DEFAULT_BOUNDS: Bounds = Bounds {
+    flush_prefixes: 24,
+    write_prefixes: 12,
+    subsets_per_epoch: 2,
+};
+
+/// The invariants, in transcript order.
+const INVARIANTS: [&str; 6] = [
+    "targets_exact",
+    "prior_recoverable",
+    "others_survived",
+    "durable",
+    "rollback_restores_prior_tree",
+    "no_debris",
+];
+
+/// Which states to check and how they are sampled, from the environment of the run.
+#[derive(Clone, Debug)]
+struct Selection {
+    seed: u64,
+    bounds: Bounds,
+    only: Option<String>,
+}
+
+impl Selection {
+    fn from_env() -> Result<Selection, String> {
+        let seed = match std::env::var(SEED_VAR) {
+            Ok(text) => text
+                .parse()
+                .map_err(|_| format!("{SEED_VAR}={text} is not an unsigned number"))?,
+            Err(_) => DEFAULT_SEED,
+        };
+        let bounds = match std::env::var(STATES_VAR).as_deref() {
+            Ok("all") => Bounds::UNBOUNDED,
+            Ok("default") | Err(_) => DEFAULT_BOUNDS,
+            Ok(other) => return Err(format!("{STATES_VAR}={other}: expected `all` or `default`")),
+        };
+        Ok(Selection {
+            seed,
+            bounds,
+            only: std::env::var(STATE_VAR).ok(),
+        })
+    }
+}
+
+/// Runs the crash step recorded, then checks every crash state of its log. `disks` are the
+/// recorded filesystems: the one under test, and the backup store's if it has its own. Returns how
+/// many states it checked, and how long that took.
+pub(crate) fn run(
+    ctx: &CrashContext<'_>,
+    disks: &mut [&mut Filesystem],
+    t: &mut Transcript,
+) -> Result<CrashStates, Failure> {
+    let harness = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::new(
+            FailureKind::Harness,
+            format!("recorded crash trial: {what}: {e}"),
+        )
+    };
+    let selection = Selection::from_env().map_err(|e| harness("selection", &e))?;
+    let root = &ctx.layout.root;
+    let plan = plan_for(ctx.scenario, ctx.step, root).map_err(|e| harness("plan", &e))?;
+    let before = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
+
+    // Everything before the step is on the images; the log starts from there.
+    let recording = Recording::default();
+    for (n, fs) in disks.iter().enumerate() {
+        fs.sync().map_err(|e| harness("sync", &chain(&e)))?;
+        fs.recorder()
+            .map_err(|e| harness("recorder", &e))?
+            .start(&recording, n);
+    }
+    let mut sink = MemorySink::default();
+    let result = run_step(ctx, &plan, &mut sink);
+    recording.mark("returned");
+    for fs in disks.iter() {
+        fs.recorder()
+            .and_then(|r| r.stop())
+            .map_err(|e| harness("recording", &chain(&e)))?;
+    }
+    let log = recording.log();
+    t.facts(&sink.facts);
+    t.line(&json!({"result": result.as_ref().err().map_or("ok", |e| e.id().as_str())}));
+    let committed = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
+    t.snapshot(&committed);
+    for fs in disks.iter_mut() {
+        fs.unmount().map_err(|e| harness("unmount", &chain(&e)))?;
+    }
+
+    let targets: Vec<String> = plan
+        .actions()
+        .iter()
+        .map(|a| a.target().display_rel())
+        .collect();
+    let expected = Expected {
+        targets: &targets,
+        prior: ctx.baseline,
+        before: &before,
+        committed: &committed,
+    };
+    let states = blocklog::states(&log, selection.seed, selection.bounds);
+    let chosen: Vec<&CrashState> = states
+        .states
+        .iter()
+        .filter(|s| {
+            selection
+                .only
+                .as_ref()
+                .is_none_or(|o| *o == s.cut.to_string())
+        })
+        .collect();
+    if chosen.is_empty() {
+        return Err(harness(
+            "selection",
+            &format!("{STATE_VAR} names no state of this log"),
+        ));
+    }
+
+    let started = Instant::now();
+    let mut failed: Vec<[Option<String>; INVARIANTS.len()]> = Vec::new();
+    let mut names = Vec::new();
+    for state in &chosen {
+        for (n, fs) in disks.iter().enumerate() {
+            fs.recorder()
+                .and_then(|r| r.serve_state(log.replay(state, n)))
+                .map_err(|e| harness("serve", &chain(&e)))?;
+        }
+        let durable = result.is_ok() && state.writes == states.durable.writes;
+        let problems = check_state(ctx, &plan, &expected, disks, durable)
+            .map_err(|e| harness(&format!("state {}", state.cut), &e))?;
+        if problems.iter().any(Option::is_some) {
+            failed.push(problems);
+            names.push(state.cut.to_string());
+        }
+    }
+
+    let checking = started.elapsed();
+    for (i, name) in INVARIANTS.iter().enumerate() {
+        t.line(&json!({"invariant": name, "ok": failed.iter().all(|p| p[i].is_none())}));
+    }
+    if failed.is_empty() {
+        return Ok(CrashStates {
+            count: chosen.len() as u64,
+            checking,
+        });
+    }
+    // Each failing invariant once, with how many states it failed on and its first problem.
+    let by_invariant: Vec<String> = INVARIANTS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let hits: Vec<(&String, &String)> = failed
+                .iter()
+                .zip(&names)
+                .filter_map(|(p, state)| p[i].as_ref().map(|p| (state, p)))
+                .collect();
+            let (state, problem) = hits.first()?;
+            Some(format!(
+                "{name} on {} states, first {state}: {problem}",
+                hits.len()
+            ))
+        })
+        .collect();
+    Err(Failure::new(
+        FailureKind::CrashSafety,
+        format!(
+            "recorded crash trial: {} of {} crash states fail (log: {} writes, {} flushes; \
+             seed {}; cut by the bounds: {} flush prefixes, {} write prefixes): {}; {} \
+             (reproduce one with {SEED_VAR}={} {STATE_VAR}={})",
+            failed.len(),
+            chosen.len(),
+            log.writes(),
+            log.flushes(),
+            selection.seed,
+            states.flush_prefixes_cut,
+            states.write_prefixes_cut,
+            names.join(" "),
+            by_invariant.join("; "),
+            selection.seed,
+            names[0],
+        ),
+    ))
+}
+
+/// The recorded step itself, in this process: the recorder sees its writes in order either way.
+fn run_step(
+    ctx: &CrashContext<'_>,
+    plan: &Plan,
+    sink: &mut MemorySink,
+) -> Result<(), switchyard::Error> {
+    let engine = engine(&ctx.scenario.policy, ctx.layout);
+    match &ctx.scenario.steps[ctx.step] {
+        Step::Rollback(r) => engine
+            .rollback(plan, RollbackOptions { force: r.force }, sink)
+            .map(|_| ()),
+        Step::Apply(a) => {
+            let mode = match a.mode {
+                scenario::ApplyMode::Commit => ApplyMode::Commit,
+                scenario::ApplyMode::DryRun => ApplyMode::DryRun,
+            };
+            engine.apply(plan, mode, sink).map(|_| ())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Mounts the state the disk shows, checks it, rolls back from it, checks again, unmounts.
+/// Returns one problem (or none) per invariant; an error only when the harness itself fails.
+fn check_state(
+    ctx: &CrashContext<'_>,
+    plan: &Plan,
+    exp: &Expected<'_>,
+    disks: &mut [&mut Filesystem],
+    durable: bool,
+) -> Result<[Option<String>; INVARIANTS.len()], String> {
+    let mut problems: [Option<String>; INVARIANTS.len()] = Default::default();
+    for n in 0..disks.len() {
+        if let Err(e) = disks[n].mount() {
+            problems[0] = Some(format!(
+                "the state of the {} filesystem does not mount: {}",
+                disks[n].kind(),
+                chain(&e)
+            ));
+            for fs in disks.iter_mut() {
+                fs.unmount().map_err(|e| chain(&e))?;
+            }
+            return Ok(problems);
+        }
+    }
+    let state = tree(ctx.layout).map_err(|e| e.to_string())?;
+    problems[0] = crash_state::targets_exact(exp, &state);
+    problems[1] = crash_state::prior_recoverable(exp, &state);
+    problems[2] = survivors_problem(exp.targets, exp.before, &state);
+    problems[3] = durable.then(|| crash_state::durable(exp, &state)).flatten();
+
+    let recovered = engine(&ctx.scenario.policy, ctx.layout)
+        .rollback(plan, RollbackOptions::default(), &mut MemorySink::default())
+        .map_err(|e| format!("rollback from the state failed: {}", chain(&e)))
+        .and_then(|_| tree(ctx.layout).map_err(|e| e.to_string()));
+    match &recovered {
+        Ok(now) => {
+            problems[4] = restored_problem(ctx.baseline, now);
+            problems[5] = debris(exp.targets, now);
+        }
+        Err(e) => problems[4] = Some(e.clone()),
+    }
+    for fs in disks.iter_mut() {
+        fs.unmount().map_err(|e| chain(&e))?;
+    }
+    Ok(problems)
+}
+
+fn restored_problem(prior: &Snapshot, now: &Snapshot) -> Option<String> {
+    // The directories of a backup store that hold kept sidecars stay with them.
+    let sidecars: Vec<&String> = now.keys().filter(|p| crash_state::is_sidecar(p)).collect();
+    let holds_sidecar = |path: &String, kind: &str| {
+        kind == "dir"
+            && path.starts_with("@store/")
+            && !prior.contains_key(path)
+            && sidecars.iter().any(|s| s.starts_with(&format!("{path}/")))
+    };
+    let now: Snapshot = without_sidecars(now)
+        .into_iter()
+        .filter(|(p, e)| !holds_sidecar(p, e.kind))
+        .collect();
+    let prior = without_sidecars(prior);
+    (now != prior).then(|| describe_difference(&prior, &now))
+}
+
+/// After rollback nothing of the plan's is left but sidecars.
+fn debris(targets: &[String], now: &Snapshot) -> Option<String> {
+    let left: Vec<&String> = now
+        .keys()
+        .filter(|p| engine_name_of(p, targets).is_some_and(|f| f != EngineFile::Sidecar))
+        .collect();
+    (!left.is_empty()).then(|| format!("left behind: {left:?}"))
+}
