@@ -55,6 +55,12 @@ pub struct Switchyard {
     pub(crate) smoke: Option<Box<dyn SmokeRunner>>,
 }
 
+// One engine may serve several threads (a daemon, a test runner): keep it so.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Switchyard>();
+};
+
 impl std::fmt::Debug for Switchyard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Switchyard")

@@ -8,7 +8,9 @@ use crate::process::run_with_timeout;
 
 /// Checks one swapped target. A failure makes the engine roll the whole apply back (unless
 /// policy turns automatic rollback off) and fail with `E_SMOKE`.
-pub trait SmokeRunner {
+///
+/// `Send + Sync`, so that an engine holding a runner can be shared between threads.
+pub trait SmokeRunner: Send + Sync {
     /// `Err` carries what went wrong, for the fact and the error.
     fn check(&self, target: &SafePath) -> Result<(), String>;
 }

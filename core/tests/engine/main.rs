@@ -13,3 +13,4 @@ mod roundtrip;
 mod sinks;
 mod store;
 mod support;
+mod threads;
