@@ -17,7 +17,7 @@ use crate::rescue;
 use crate::state::{Kind, ObjectState, Unsupported};
 use crate::swap::{BackupSlot, Restored, Target, link_into_place, restore_prior};
 use crate::sys;
-use crate::tree::{SyncSet, relative_destination};
+use crate::tree::{Dir, SyncSet, relative_destination};
 
 /// What an apply did (or, in dry-run, would do).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,7 +222,7 @@ impl Switchyard {
         };
         let work = match action.kind() {
             ActionKind::Link { source } => {
-                self.check_source(trees, source)?;
+                self.check_source(trees, source, &target)?;
                 let dest = match self.policy.link_style {
                     LinkStyle::Relative => relative_destination(target.dir.real_rel(), source)
                         .to_string_lossy()
@@ -252,6 +252,7 @@ impl Switchyard {
                         None => 1,
                     };
                     let names = Names::new(&target.name, generation);
+                    check_names_free(trees, &target, slot_dir.as_deref(), &names)?;
                     Work::Link {
                         dest,
                         names,
@@ -291,15 +292,31 @@ impl Switchyard {
     }
 
     /// A link source must exist inside the root as a regular file (through symlinks, which
-    /// resolve inside the root) and, under production policy, be changeable only by root.
-    fn check_source(&self, trees: &Trees, source: &std::path::Path) -> Result<(), Error> {
+    /// resolve inside the root), must not be the target itself under any name, and, under
+    /// production policy, be changeable only by root.
+    fn check_source(
+        &self,
+        trees: &mut Trees,
+        source: &std::path::Path,
+        target: &Target,
+    ) -> Result<(), Error> {
         let text = || source.to_string_lossy().into_owned();
+        let is_target = || Error::SourceIsTarget {
+            source_path: text(),
+            target: target.rel.clone(),
+        };
         let meta = match trees.root.stat_following(source) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::BadSource {
                     source_path: text(),
                     problem: "does not exist",
+                });
+            }
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(Error::BadSource {
+                    source_path: text(),
+                    problem: "is a symlink loop",
                 });
             }
             Err(source) => {
@@ -315,6 +332,28 @@ impl Switchyard {
                 source_path: text(),
                 problem: "is not a regular file",
             });
+        }
+        // The same entry under another name (merged /usr), or a symlink chain ending at the
+        // target's own file: after the swap the link would lead to itself.
+        let source_dir = trees
+            .root
+            .dir(source.parent().unwrap_or(std::path::Path::new("")))
+            .map_err(|source| Error::Io {
+                target: text(),
+                step: Step::ResolveParent,
+                source,
+            })?;
+        let same_entry = source_dir.key() == target.dir.key()
+            && source.file_name() == Some(target.name.as_os_str());
+        let target_meta =
+            sys::lstat_at(target.dir.fd(), &target.name).map_err(|source| Error::Io {
+                target: target.rel.clone(),
+                step: Step::Inspect,
+                source,
+            })?;
+        let same_file = target_meta.is_some_and(|t| (t.dev, t.ino) == (meta.dev, meta.ino));
+        if same_entry || same_file {
+            return Err(is_target());
         }
         if self.policy.require_root_owned_sources && (meta.uid != 0 || meta.mode & 0o022 != 0) {
             return Err(Error::SourceOwnership {
@@ -581,6 +620,40 @@ impl Switchyard {
         let summary = out.summary(Stage::RollbackSummary, done.len(), first_error.as_ref());
         out.emit(summary)
     }
+}
+
+/// The names a new generation will take must be free: a file there is not the engine's (no
+/// sidecar records it), so it is neither overwritten nor removed.
+fn check_names_free(
+    trees: &Trees,
+    target: &Target,
+    slot_dir: Option<&Dir>,
+    names: &Names,
+) -> Result<(), Error> {
+    let mut places = vec![(&*target.dir, &names.temp, false)];
+    if let Some(dir) = slot_dir {
+        places.push((dir, &names.backup, trees.has_store()));
+        places.push((dir, &names.backup_tmp, trees.has_store()));
+    }
+    for (dir, name, in_store) in places {
+        let found = sys::lstat_at(dir.fd(), name).map_err(|source| Error::Io {
+            target: target.rel.clone(),
+            step: Step::Inspect,
+            source,
+        })?;
+        if found.is_some() {
+            let rel = dir.real_rel().join(name).to_string_lossy().into_owned();
+            return Err(Error::InTheWay {
+                target: target.rel.clone(),
+                path: if in_store {
+                    format!("{rel} (in the backup store)")
+                } else {
+                    rel
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The `apply.result` failure of the action that failed (or of the plan, for a failure that

@@ -259,6 +259,11 @@ impl Trees {
         })
     }
 
+    /// Whether backups are kept in a backup store rather than beside each target.
+    pub(crate) fn has_store(&self) -> bool {
+        self.store.is_some()
+    }
+
     /// Whether backups of targets in `dir` would land on another filesystem.
     pub(crate) fn store_is_elsewhere(&mut self, dir: &Dir) -> Result<bool, Error> {
         let Some(store) = &mut self.store else {

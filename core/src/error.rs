@@ -193,6 +193,17 @@ pub enum Error {
     )]
     UnsupportedKind { target: String, found: &'static str },
 
+    #[error(
+        "link source `{source_path}` is the target `{target}` itself, or leads to it; the link would point at itself"
+    )]
+    SourceIsTarget { source_path: String, target: String },
+
+    #[error(
+        "`{path}` is in the way of the next backup of `{target}` and the engine has no record of it; \
+         it was left alone: move it away, then apply again"
+    )]
+    InTheWay { target: String, path: String },
+
     #[error("link source `{source_path}` {problem}; a link to it would be broken")]
     BadSource {
         source_path: String,
@@ -294,6 +305,8 @@ impl Error {
             | Error::EmptyPlan
             | Error::DuplicateTarget { .. }
             | Error::UnsupportedKind { .. }
+            | Error::SourceIsTarget { .. }
+            | Error::InTheWay { .. }
             | Error::BadSource { .. } => ErrorId::Policy,
             Error::OpenRoot { source, .. } => errno_id(source, ErrorId::Policy),
             Error::SourceOwnership { .. } => ErrorId::Ownership,

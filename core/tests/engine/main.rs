@@ -8,6 +8,7 @@ mod governance;
 mod partial_failure;
 mod paths;
 mod prune;
+mod requests;
 mod restore;
 mod roundtrip;
 mod sinks;
