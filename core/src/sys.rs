@@ -83,10 +83,10 @@ fn retry_on_rename_race<T>(mut open: impl FnMut() -> rustix::io::Result<T>) -> i
     }
 }
 
-/// `openat2(root, rel, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` then `fstat`: what a
-/// path inside the root finally is, following symlinks as if `root` were `/`.
-pub(crate) fn stat_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Meta> {
-    let fd = retry_on_rename_race(|| {
+/// `openat2(root, rel, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: the object a path
+/// inside the root finally is, following symlinks as if `root` were `/`.
+pub(crate) fn open_path_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    retry_on_rename_race(|| {
         rustix::fs::openat2(
             root,
             rel,
@@ -94,8 +94,12 @@ pub(crate) fn stat_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Meta> {
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         )
-    })?;
-    fstat(fd.as_fd())
+    })
+}
+
+/// [`open_path_in`] then `fstat`: what a path inside the root finally is.
+pub(crate) fn stat_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Meta> {
+    fstat(open_path_in(root, rel)?.as_fd())
 }
 
 /// `mkdirat(dir, name, mode)`; an existing directory is not an error.
@@ -116,7 +120,7 @@ pub(crate) fn open_subdir(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Owned
     )?)
 }
 
-/// The absolute path the kernel gives for an open directory (`readlink /proc/self/fd/N`).
+/// The absolute path the kernel gives for an open file or directory (`readlink /proc/self/fd/N`).
 pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
     use std::os::fd::AsRawFd;
     std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
