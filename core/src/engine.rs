@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::ffi::OsString;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use crate::lock::{FileLock, LockGuard, millis};
 use crate::plan::{Action, Plan};
 use crate::policy::Policy;
 use crate::smoke::SmokeRunner;
+use crate::store;
 use crate::swap::{BackupSlot, Target};
 use crate::sys;
 use crate::tree::{Dir, Root, SyncSet};
@@ -202,13 +203,17 @@ fn error_chain(error: &Error) -> String {
 pub(crate) struct Trees {
     pub(crate) root: Root,
     store: Option<Root>,
+    /// This root's directory in the store: roots that share a store keep apart.
+    store_key: PathBuf,
     listings: HashMap<(u64, u64), Vec<OsString>>,
 }
 
 impl Trees {
     pub(crate) fn open(plan: &Plan, policy: &Policy) -> Result<Trees, Error> {
+        let root = Root::open(plan.root())?;
         Ok(Trees {
-            root: Root::open(plan.root())?,
+            store_key: PathBuf::from(store::root_key(root.real())),
+            root,
             store: policy.backup_store.as_deref().map(Root::open).transpose()?,
             listings: HashMap::new(),
         })
@@ -233,8 +238,9 @@ impl Trees {
     }
 
     /// The directory that holds `target`'s sidecars and backups. With a store, it mirrors the
-    /// target's real directory and is created when `sync` is given (commit); otherwise a store
-    /// directory that does not exist yet is `None`.
+    /// target's real directory under the root's own directory in the store, and is created
+    /// when `sync` is given (commit); otherwise a store directory that does not exist yet is
+    /// `None`.
     pub(crate) fn backup_dir(
         &mut self,
         target: &Target,
@@ -243,7 +249,8 @@ impl Trees {
         let Some(store) = &mut self.store else {
             return Ok(Some(Rc::clone(&target.dir)));
         };
-        let real = target.dir.real_rel();
+        let real = self.store_key.join(target.dir.real_rel());
+        let real = real.as_path();
         let found = match sync {
             Some(sync) => store.dir_creating(real, sync).map(Some),
             None => match store.dir(real) {

@@ -65,6 +65,11 @@ impl Root {
         })
     }
 
+    /// The root's absolute path on the host, symlinks resolved.
+    pub(crate) fn real(&self) -> &Path {
+        &self.real
+    }
+
     /// Resolves `rel` inside the root (`RESOLVE_IN_ROOT`); each path is resolved once per root.
     pub(crate) fn dir(&mut self, rel: &Path) -> io::Result<Rc<Dir>> {
         if let Some(dir) = self.dirs.get(rel) {

@@ -11,6 +11,7 @@ mod prune;
 mod requests;
 mod restore;
 mod roundtrip;
+mod shared_store;
 mod sinks;
 mod store;
 mod support;
