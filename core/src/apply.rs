@@ -551,12 +551,14 @@ impl Switchyard {
             if !matches!(p.work, Work::Link { .. }) {
                 continue;
             }
-            if let Err(detail) = runner.check(p.action.target()) {
+            if let Err(failure) = runner.check(p.action.target()) {
+                let mut fact = out.action_fact(Stage::ApplyResult, Decision::Failure, p.action);
+                fact.check_status = failure.exit_status;
+                fact.check_output = Some(failure.output_tail.clone());
                 let e = Error::Smoke {
                     target: p.target.rel.clone(),
-                    detail,
+                    failure,
                 };
-                let mut fact = out.action_fact(Stage::ApplyResult, Decision::Failure, p.action);
                 describe_error(&mut fact, &e);
                 out.emit(fact)?;
                 return Err(e);

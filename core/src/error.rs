@@ -23,6 +23,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::process::CheckFailure;
+
 /// The stable identity of an error, as written in facts and matched by callers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ErrorId {
@@ -286,8 +288,11 @@ pub enum Error {
     )]
     NoSmokeRunner,
 
-    #[error("health check of `{target}` failed: {detail}")]
-    Smoke { target: String, detail: String },
+    #[error("health check of `{target}` failed: {failure}")]
+    Smoke {
+        target: String,
+        failure: CheckFailure,
+    },
 
     #[error("no working rescue toolset survives this plan: {detail}")]
     Rescue { detail: String },

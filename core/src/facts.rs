@@ -1,8 +1,8 @@
 //! The audit trail: one JSON object per event, and its canonical (redacted) form.
 //!
 //! The canonical form sets `ts` to the epoch and drops every volatile field (durations, lock
-//! waits, messages that may carry host paths or errno text), so the same plan produces the same
-//! bytes on any machine and filesystem.
+//! waits, messages and check output that may carry host paths or errno text), so the same plan
+//! produces the same bytes on any machine and filesystem.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -107,6 +107,12 @@ pub struct Fact {
     pub error_id: Option<ErrorId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The exit status of a failed health check, when it exited by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_status: Option<i32>,
+    /// Volatile (may name host paths): the last lines a failed health check wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_output: Option<Vec<String>>,
     /// Volatile: removed from the canonical form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
@@ -142,6 +148,8 @@ impl Fact {
             pruned: None,
             error_id: None,
             exit_code: None,
+            check_status: None,
+            check_output: None,
             duration_ms: None,
             lock_wait_ms: None,
             message: None,
@@ -152,6 +160,7 @@ impl Fact {
     pub fn canonical(&self) -> Fact {
         Fact {
             ts: CANONICAL_TS.to_owned(),
+            check_output: None,
             duration_ms: None,
             lock_wait_ms: None,
             message: None,

@@ -90,6 +90,7 @@ pub use lock::FileLock;
 pub use path::SafePath;
 pub use plan::{Action, ActionKind, LinkRequest, Plan, Request, RestoreRequest};
 pub use policy::{LinkStyle, Policy};
+pub use process::CheckFailure;
 pub use prune::PruneReport;
 pub use rescue::RescueProfile;
 pub use rollback::{RollbackOptions, RollbackReport};

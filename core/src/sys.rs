@@ -294,6 +294,26 @@ pub(crate) fn syncfs(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(rustix::fs::syncfs(fd)?)
 }
 
+/// `pipe2(O_CLOEXEC)`, then `O_NONBLOCK` on the read end only: a program's output, read
+/// without waiting, while the program writes to it as to any pipe.
+pub(crate) fn output_pipe() -> io::Result<(File, OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    rustix::fs::fcntl_setfl(&read, OFlags::NONBLOCK)?;
+    Ok((File::from(read), write))
+}
+
+/// `kill(-pgid, SIGKILL)`: kills every process of a process group.
+pub(crate) fn kill_process_group(pgid: u32) -> io::Result<()> {
+    let pid = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    Ok(rustix::process::kill_process_group(
+        pid,
+        rustix::process::Signal::KILL,
+    )?)
+}
+
 /// The names in a directory, without `.` and `..`.
 pub(crate) fn read_dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
     let mut names = Vec::new();

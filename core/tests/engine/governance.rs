@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use switchyard::{
-    ApplyMode, CommandSmoke, Decision, ErrorId, MemorySink, Policy, Reason, SafePath, SmokeRunner,
-    Stage, Switchyard,
+    ApplyMode, CheckFailure, CommandSmoke, Decision, ErrorId, MemorySink, Policy, Reason, SafePath,
+    SmokeRunner, Stage, Switchyard,
 };
 
 use crate::support::{Sandbox, child_role, host_busybox, permissive, spawn_child_role, wait_for};
@@ -214,7 +214,7 @@ struct SlowSmoke {
 }
 
 impl SmokeRunner for SlowSmoke {
-    fn check(&self, _target: &SafePath) -> Result<(), String> {
+    fn check(&self, _target: &SafePath) -> Result<(), CheckFailure> {
         fs::write(&self.started, b"").unwrap();
         std::thread::sleep(Duration::from_millis(1500));
         Ok(())

@@ -5,6 +5,7 @@ mod drift;
 mod dry_run;
 mod facts;
 mod governance;
+mod health;
 mod partial_failure;
 mod paths;
 mod prune;
