@@ -182,6 +182,8 @@ pub(crate) fn rename_noreplace(
     to_dir: BorrowedFd<'_>,
     to: &OsStr,
 ) -> io::Result<()> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Rename(fd_path(to_dir).unwrap_or_default().join(to)));
     Ok(rustix::fs::renameat_with(
         from_dir,
         from,
@@ -219,11 +221,15 @@ pub(crate) fn hard_link(
 
 /// `unlinkat(dir, name, 0)`.
 pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Unlink(fd_path(dir).unwrap_or_default().join(name)));
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
 }
 
 /// `unlinkat(dir, name, 0)`, where a name that is already gone is fine.
 pub(crate) fn unlink_if_exists(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<bool> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Unlink(fd_path(dir).unwrap_or_default().join(name)));
     match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::NOENT) => Ok(false),
@@ -286,6 +292,8 @@ pub(crate) fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Resul
 
 /// `fsync(fd)`: for a directory, makes its entries durable.
 pub(crate) fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Fsync(fd_path(fd).unwrap_or_default()));
     Ok(rustix::fs::fsync(fd)?)
 }
 
@@ -329,10 +337,36 @@ pub(crate) fn read_dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::path::PathBuf;
 
     thread_local! {
         static EXCHANGE_UNSUPPORTED: Cell<bool> = const { Cell::new(false) };
+        static CALLS: RefCell<Option<Vec<Call>>> = const { RefCell::new(None) };
+    }
+
+    /// A call whose order matters for durability, as a unit test records it.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) enum Call {
+        /// `fsync` of a directory (or file), by its path.
+        Fsync(PathBuf),
+        /// `unlinkat`, by the path of the name removed.
+        Unlink(PathBuf),
+        /// `renameat2(RENAME_NOREPLACE)`, by the path of the new name.
+        Rename(PathBuf),
+    }
+
+    /// Starts recording this thread's [`Call`]s, or stops and returns them.
+    pub(crate) fn record_calls(on: bool) -> Vec<Call> {
+        CALLS.with(|c| c.replace(on.then(Vec::new)).unwrap_or_default())
+    }
+
+    pub(super) fn record(call: impl FnOnce() -> Call) {
+        CALLS.with(|c| {
+            if let Some(calls) = c.borrow_mut().as_mut() {
+                calls.push(call());
+            }
+        });
     }
 
     /// Makes `rename_exchange` fail with `EINVAL` on this thread, as on a filesystem without
