@@ -82,7 +82,8 @@ impl Prepared<'_> {
 
 impl Switchyard {
     /// Applies a plan. In [`ApplyMode::DryRun`] nothing on disk changes and the facts are those a
-    /// commit would emit, redacted. On any failure during a commit, the changes already made are
+    /// commit would emit, redacted; a gate the commit would fail (no lock manager, no smoke
+    /// runner, no rescue toolset) is a `warn` fact with the error id it would have. On any failure during a commit, the changes already made are
     /// rolled back before the error is returned.
     pub fn apply(
         &self,
@@ -152,6 +153,9 @@ impl Switchyard {
             })?;
             let mut fact = out.action_fact(Stage::Preflight, Decision::Success, action);
             fact.before_kind = Some(p.before.kind());
+            if mode == ApplyMode::Commit {
+                fact.fs_type = sys::filesystem_type(p.target.dir.fd()).ok();
+            }
             if let Work::Link { dest, .. } = &p.work {
                 fact.link_dest = Some(dest.clone());
             }
@@ -162,16 +166,35 @@ impl Switchyard {
             prepared.push(p);
         }
 
-        let gates = || -> Result<Option<&'static str>, Error> {
-            if mode == ApplyMode::Commit && self.policy.require_smoke && self.smoke.is_none() {
-                return Err(Error::NoSmokeRunner);
+        // A dry run goes through every gate too; what would stop a commit is a warning there.
+        let mut warnings = Vec::new();
+        let mut gate = |refusal: Error| match mode {
+            ApplyMode::Commit => Err(refusal),
+            ApplyMode::DryRun => {
+                warnings.push(refusal);
+                Ok(())
+            }
+        };
+        let mut gates = || -> Result<Option<&'static str>, Error> {
+            if mode == ApplyMode::DryRun && self.policy.require_lock && !self.has_lock() {
+                gate(Error::NoLockManager)?;
+            }
+            if self.policy.require_smoke && self.smoke.is_none() {
+                gate(Error::NoSmokeRunner)?;
             }
             if self.policy.require_rescue {
-                return rescue::verify(&self.policy.rescue, plan).map(Some);
+                match rescue::verify(&self.policy.rescue, plan) {
+                    Ok(toolset) => return Ok(Some(toolset)),
+                    Err(refusal) => gate(refusal)?,
+                }
             }
             Ok(None)
         };
-        match gates() {
+        let gated = gates();
+        for refusal in &warnings {
+            out.emit(out.warning(Stage::Preflight, refusal))?;
+        }
+        match gated {
             Ok(toolset) => {
                 let mut fact = out.fact(Stage::Preflight, Decision::Success);
                 fact.rescue_toolset = toolset.map(str::to_owned);

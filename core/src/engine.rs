@@ -97,6 +97,10 @@ impl Switchyard {
         &self.policy
     }
 
+    pub(crate) fn has_lock(&self) -> bool {
+        self.lock.is_some()
+    }
+
     /// Takes the lock for a mutating operation, or fails as policy says when there is none.
     pub(crate) fn lock(&self, out: &mut Emitter<'_>) -> Result<Option<LockGuard>, Error> {
         let result = match &self.lock {
@@ -104,12 +108,15 @@ impl Switchyard {
             None if self.policy.require_lock => Err(Error::NoLockManager),
             None => Ok(None),
         };
-        if let Err(e) = &result {
-            let mut fact = out.failure(Stage::Preflight, e);
-            if let Error::LockTimeout { waited_ms, .. } = e {
-                fact.lock_wait_ms = Some(*waited_ms);
+        match &result {
+            Ok(guard) => out.lock_wait_ms = guard.as_ref().map(|g| g.waited_ms),
+            Err(e) => {
+                let mut fact = out.failure(Stage::Preflight, e);
+                if let Error::LockTimeout { waited_ms, .. } = e {
+                    fact.lock_wait_ms = Some(*waited_ms);
+                }
+                out.emit(fact)?;
             }
-            out.emit(fact)?;
         }
         result
     }
@@ -122,6 +129,8 @@ pub(crate) struct Emitter<'a> {
     plan_id: Uuid,
     dry_run: bool,
     started: Instant,
+    /// How long the operation waited for its lock, once it holds it: on its closing fact.
+    lock_wait_ms: Option<u64>,
 }
 
 impl<'a> Emitter<'a> {
@@ -131,6 +140,7 @@ impl<'a> Emitter<'a> {
             plan_id,
             dry_run,
             started: Instant::now(),
+            lock_wait_ms: None,
         }
     }
 
@@ -151,6 +161,15 @@ impl<'a> Emitter<'a> {
         fact
     }
 
+    /// A warning of what a commit would refuse: the error's id and exit code (a dry-run fact,
+    /// redacted like all of them).
+    pub(crate) fn warning(&self, stage: Stage, error: &Error) -> Fact {
+        let mut fact = self.fact(stage, Decision::Warn);
+        fact.error_id = Some(error.id());
+        fact.exit_code = Some(error.exit_code());
+        fact
+    }
+
     /// A failure fact carrying the error's id, exit code and message.
     pub(crate) fn failure(&self, stage: Stage, error: &Error) -> Fact {
         let mut fact = self.fact(stage, Decision::Failure);
@@ -167,6 +186,7 @@ impl<'a> Emitter<'a> {
         fact.actions = Some(actions);
         if !self.dry_run {
             fact.duration_ms = Some(millis(self.started.elapsed()));
+            fact.lock_wait_ms = fact.lock_wait_ms.or(self.lock_wait_ms);
         }
         fact
     }

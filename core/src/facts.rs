@@ -1,8 +1,8 @@
 //! The audit trail: one JSON object per event, and its canonical (redacted) form.
 //!
 //! The canonical form sets `ts` to the epoch and drops every volatile field (durations, lock
-//! waits, messages and check output that may carry host paths or errno text), so the same plan
-//! produces the same bytes on any machine and filesystem.
+//! waits, filesystem types, messages and check output that may carry host paths or errno text),
+//! so the same plan produces the same bytes on any machine and filesystem.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -119,6 +119,11 @@ pub struct Fact {
     /// Volatile: removed from the canonical form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_wait_ms: Option<u64>,
+    /// The type of the filesystem that holds the target (`ext4`, `btrfs`, `xfs`, `tmpfs`,
+    /// `overlay`, or the magic number in hex). Volatile: the canonical form is the same on every
+    /// filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_type: Option<String>,
     /// Volatile (may name host paths and errno text): removed from the canonical form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -152,6 +157,7 @@ impl Fact {
             check_output: None,
             duration_ms: None,
             lock_wait_ms: None,
+            fs_type: None,
             message: None,
         }
     }
@@ -163,6 +169,7 @@ impl Fact {
             check_output: None,
             duration_ms: None,
             lock_wait_ms: None,
+            fs_type: None,
             message: None,
             ..self.clone()
         }

@@ -8,8 +8,9 @@
 //! - Paths are [`SafePath`]s: a root plus a relative path; every directory is resolved inside
 //!   the root with `openat2(RESOLVE_IN_ROOT)`, and final components are never followed.
 //! - A [`Plan`] orders link and restore requests and gives them content-derived ids.
-//! - [`Switchyard::apply`] is dry-run by default; a commit writes each backup sidecar durably
-//!   first, then swaps with `renameat2(RENAME_EXCHANGE)`, syncing each directory once.
+//! - [`Switchyard::apply`] is dry-run by default (a dry run warns of every gate a commit would
+//!   fail); a commit writes each backup sidecar durably first, then swaps with
+//!   `renameat2(RENAME_EXCHANGE)`, syncing each directory once.
 //! - [`Switchyard::rollback`] restores from the sidecars on disk, idempotently, refusing to
 //!   clobber a target someone else changed ([`ErrorId::Drift`]).
 //! - [`Policy`] decides the safeguards: lock ([`FileLock`]), rescue toolset, health checks

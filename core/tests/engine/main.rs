@@ -9,6 +9,7 @@ mod health;
 mod partial_failure;
 mod paths;
 mod prune;
+mod reporting;
 mod requests;
 mod restore;
 mod roundtrip;

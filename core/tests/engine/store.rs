@@ -13,10 +13,10 @@ use switchyard::{
 use crate::support::{Sandbox, commit, roll_back, set_xattr, user_xattrs};
 
 /// A tmpfs mounted for one test; unmounted when dropped.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(pub(crate) PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path) -> Tmpfs {
+    pub(crate) fn mount(at: &Path) -> Tmpfs {
         fs::create_dir_all(at).unwrap();
         rustix::mount::mount(
             "tmpfs",
