@@ -83,8 +83,9 @@ impl Prepared<'_> {
 impl Switchyard {
     /// Applies a plan. In [`ApplyMode::DryRun`] nothing on disk changes and the facts are those a
     /// commit would emit, redacted; a gate the commit would fail (no lock manager, no smoke
-    /// runner, no rescue toolset) is a `warn` fact with the error id it would have. On any failure during a commit, the changes already made are
-    /// rolled back before the error is returned.
+    /// runner, no rescue toolset) is a `warn` fact with the error id it would have. On any
+    /// failure during a commit, the changes already made are rolled back before the error is
+    /// returned.
     pub fn apply(
         &self,
         plan: &Plan,
