@@ -427,6 +427,18 @@ mod tests {
             &mut MemorySink::default(),
         );
         let rollback_calls = record_calls(false);
+        // Where RENAME_EXCHANGE is unsupported, the rename over the target drops the original's
+        // last name on the target's filesystem instead.
+        set_exchange_unsupported(true);
+        record_calls(true);
+        let fallback = engine.apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+        let fallback_calls = record_calls(false);
+        set_exchange_unsupported(false);
+        let _ = engine.rollback(
+            &plan,
+            RollbackOptions::default(),
+            &mut MemorySink::default(),
+        );
         let _ = rustix::mount::unmount(&store, rustix::mount::UnmountFlags::DETACH);
 
         assert!(applied.unwrap().degraded());
@@ -450,6 +462,16 @@ mod tests {
                 &Call::Unlink(store_bin.join(".ls.switchyard.1.bak")),
             ),
             "rollback deleted the store's copy before the restored target was durable: {rollback_calls:#?}"
+        );
+        assert!(fallback.unwrap().degraded());
+        assert!(
+            synced_between(
+                &fallback_calls,
+                &Call::Rename(store_bin.join(".ls.switchyard.2.bak")),
+                &Call::Fsync(store_bin.clone()),
+                &Call::Rename(bin.join("ls")),
+            ),
+            "the fallback replaced the original before the store's copy was durable: {fallback_calls:#?}"
         );
         assert_eq!(fs::read(root.join("usr/bin/ls")).unwrap(), b"GNU ls\n");
     }

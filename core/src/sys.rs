@@ -200,6 +200,8 @@ pub(crate) fn rename_replace(
     to_dir: BorrowedFd<'_>,
     to: &OsStr,
 ) -> io::Result<()> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Rename(fd_path(to_dir).unwrap_or_default().join(to)));
     Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?)
 }
 
@@ -370,7 +372,7 @@ pub(crate) mod tests {
         Fsync(PathBuf),
         /// `unlinkat`, by the path of the name removed.
         Unlink(PathBuf),
-        /// `renameat2(RENAME_NOREPLACE)`, by the path of the new name.
+        /// `renameat` or `renameat2(RENAME_NOREPLACE)`, by the path of the new name.
         Rename(PathBuf),
     }
 
