@@ -85,8 +85,10 @@ impl Prepared<'_> {
 
 impl Switchyard {
     /// Applies a plan. In [`ApplyMode::DryRun`] nothing on disk changes and the facts are those a
-    /// commit would emit, redacted. On any failure during a commit, the changes already made are
-    /// rolled back before the error is returned.
+    /// commit would emit, redacted; a gate the commit would fail (no lock manager, no smoke
+    /// runner, no rescue toolset) is a `warn` fact with the error id it would have. On any
+    /// failure during a commit, the changes already made are rolled back before the error is
+    /// returned.
     pub fn apply(
         &self,
         plan: &Plan,
@@ -155,6 +157,9 @@ impl Switchyard {
             })?;
             let mut fact = out.action_fact(Stage::Preflight, Decision::Success, action);
             fact.before_kind = Some(p.before.kind());
+            if mode == ApplyMode::Commit {
+                fact.fs_type = sys::filesystem_type(p.target.dir.fd()).ok();
+            }
             if let Work::Link { dest, .. } = &p.work {
                 fact.link_dest = Some(dest.clone());
             }
@@ -165,16 +170,35 @@ impl Switchyard {
             prepared.push(p);
         }
 
-        let gates = || -> Result<Option<&'static str>, Error> {
-            if mode == ApplyMode::Commit && self.policy.require_smoke && self.smoke.is_none() {
-                return Err(Error::NoSmokeRunner);
+        // A dry run goes through every gate too; what would stop a commit is a warning there.
+        let mut warnings = Vec::new();
+        let mut gate = |refusal: Error| match mode {
+            ApplyMode::Commit => Err(refusal),
+            ApplyMode::DryRun => {
+                warnings.push(refusal);
+                Ok(())
+            }
+        };
+        let mut gates = || -> Result<Option<&'static str>, Error> {
+            if mode == ApplyMode::DryRun && self.policy.require_lock && !self.has_lock() {
+                gate(Error::NoLockManager)?;
+            }
+            if self.policy.require_smoke && self.smoke.is_none() {
+                gate(Error::NoSmokeRunner)?;
             }
             if self.policy.require_rescue {
-                return rescue::verify(&self.policy.rescue, plan).map(Some);
+                match rescue::verify(&self.policy.rescue, plan) {
+                    Ok(toolset) => return Ok(Some(toolset)),
+                    Err(refusal) => gate(refusal)?,
+                }
             }
             Ok(None)
         };
-        match gates() {
+        let gated = gates();
+        for refusal in &warnings {
+            out.emit(out.warning(Stage::Preflight, refusal));
+        }
+        match gated {
             Ok(toolset) => {
                 let mut fact = out.fact(Stage::Preflight, Decision::Success);
                 fact.rescue_toolset = toolset.map(str::to_owned);
@@ -234,7 +258,7 @@ impl Switchyard {
         };
         let work = match action.kind() {
             ActionKind::Link { source } => {
-                self.check_source(trees, source)?;
+                self.check_source(trees, source, &target)?;
                 let dest = match self.policy.link_style {
                     LinkStyle::Relative => relative_destination(target.dir.real_rel(), source)
                         .to_string_lossy()
@@ -306,15 +330,31 @@ impl Switchyard {
     }
 
     /// A link source must exist inside the root as a regular file (through symlinks, which
-    /// resolve inside the root) and, under production policy, be changeable only by root.
-    fn check_source(&self, trees: &Trees, source: &std::path::Path) -> Result<(), Error> {
+    /// resolve inside the root), must not be the target itself under any name, and, under
+    /// production policy, be changeable only by root.
+    fn check_source(
+        &self,
+        trees: &mut Trees,
+        source: &std::path::Path,
+        target: &Target,
+    ) -> Result<(), Error> {
         let text = || source.to_string_lossy().into_owned();
+        let is_target = || Error::SourceIsTarget {
+            source_path: text(),
+            target: target.rel.clone(),
+        };
         let meta = match trees.root.stat_following(source) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::BadSource {
                     source_path: text(),
                     problem: "does not exist",
+                });
+            }
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(Error::BadSource {
+                    source_path: text(),
+                    problem: "is a symlink loop",
                 });
             }
             Err(source) => {
@@ -330,6 +370,28 @@ impl Switchyard {
                 source_path: text(),
                 problem: "is not a regular file",
             });
+        }
+        // The same entry under another name (merged /usr), or a symlink chain ending at the
+        // target's own file: after the swap the link would lead to itself.
+        let source_dir = trees
+            .root
+            .dir(source.parent().unwrap_or(std::path::Path::new("")))
+            .map_err(|source| Error::Io {
+                target: text(),
+                step: Step::ResolveParent,
+                source,
+            })?;
+        let same_entry = source_dir.key() == target.dir.key()
+            && source.file_name() == Some(target.name.as_os_str());
+        let target_meta =
+            sys::lstat_at(target.dir.fd(), &target.name).map_err(|source| Error::Io {
+                target: target.rel.clone(),
+                step: Step::Inspect,
+                source,
+            })?;
+        let same_file = target_meta.is_some_and(|t| (t.dev, t.ino) == (meta.dev, meta.ino));
+        if same_entry || same_file {
+            return Err(is_target());
         }
         if self.policy.require_root_owned_sources && (meta.uid != 0 || meta.mode & 0o022 != 0) {
             return Err(Error::SourceOwnership {
@@ -529,12 +591,14 @@ impl Switchyard {
             if !matches!(p.work, Work::Link { .. }) {
                 continue;
             }
-            if let Err(detail) = runner.check(p.action.target()) {
+            if let Err(failure) = runner.check(p.action.target()) {
+                let mut fact = out.action_fact(Stage::ApplyResult, Decision::Failure, p.action);
+                fact.check_status = failure.exit_status;
+                fact.check_output = Some(failure.output_tail.clone());
                 let e = Error::Smoke {
                     target: p.target.rel.clone(),
-                    detail,
+                    failure,
                 };
-                let mut fact = out.action_fact(Stage::ApplyResult, Decision::Failure, p.action);
                 describe_error(&mut fact, &e);
                 out.emit(fact);
                 return Err(e);

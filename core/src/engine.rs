@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::ffi::OsString;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use crate::lock::{FileLock, LockGuard, millis};
 use crate::plan::{Action, Plan};
 use crate::policy::Policy;
 use crate::smoke::SmokeRunner;
+use crate::store;
 use crate::swap::Target;
 use crate::sys;
 use crate::tree::{Dir, Root, SyncSet};
@@ -55,6 +56,12 @@ pub struct Switchyard {
     pub(crate) smoke: Option<Box<dyn SmokeRunner>>,
 }
 
+// One engine may serve several threads (a daemon, a test runner): keep it so.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Switchyard>();
+};
+
 impl std::fmt::Debug for Switchyard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Switchyard")
@@ -90,6 +97,10 @@ impl Switchyard {
         &self.policy
     }
 
+    pub(crate) fn has_lock(&self) -> bool {
+        self.lock.is_some()
+    }
+
     /// Takes the lock for a mutating operation, or fails as policy says when there is none.
     pub(crate) fn lock(&self, out: &mut Emitter<'_>) -> Result<Option<LockGuard>, Error> {
         let result = match &self.lock {
@@ -97,12 +108,15 @@ impl Switchyard {
             None if self.policy.require_lock => Err(Error::NoLockManager),
             None => Ok(None),
         };
-        if let Err(e) = &result {
-            let mut fact = out.failure(Stage::Preflight, e);
-            if let Error::LockTimeout { waited_ms, .. } = e {
-                fact.lock_wait_ms = Some(*waited_ms);
+        match &result {
+            Ok(guard) => out.lock_wait_ms = guard.as_ref().map(|g| g.waited_ms),
+            Err(e) => {
+                let mut fact = out.failure(Stage::Preflight, e);
+                if let Error::LockTimeout { waited_ms, .. } = e {
+                    fact.lock_wait_ms = Some(*waited_ms);
+                }
+                out.emit(fact);
             }
-            out.emit(fact);
         }
         result
     }
@@ -117,6 +131,8 @@ pub(crate) struct Emitter<'a> {
     dry_run: bool,
     started: Instant,
     sink_error: Option<io::Error>,
+    /// How long the operation waited for its lock, once it holds it: on its closing fact.
+    lock_wait_ms: Option<u64>,
 }
 
 impl<'a> Emitter<'a> {
@@ -127,6 +143,7 @@ impl<'a> Emitter<'a> {
             dry_run,
             started: Instant::now(),
             sink_error: None,
+            lock_wait_ms: None,
         }
     }
 
@@ -147,6 +164,15 @@ impl<'a> Emitter<'a> {
         fact
     }
 
+    /// A warning of what a commit would refuse: the error's id and exit code (a dry-run fact,
+    /// redacted like all of them).
+    pub(crate) fn warning(&self, stage: Stage, error: &Error) -> Fact {
+        let mut fact = self.fact(stage, Decision::Warn);
+        fact.error_id = Some(error.id());
+        fact.exit_code = Some(error.exit_code());
+        fact
+    }
+
     /// A failure fact carrying the error's id, exit code and message.
     pub(crate) fn failure(&self, stage: Stage, error: &Error) -> Fact {
         let mut fact = self.fact(stage, Decision::Failure);
@@ -163,6 +189,7 @@ impl<'a> Emitter<'a> {
         fact.actions = Some(actions);
         if !self.dry_run {
             fact.duration_ms = Some(millis(self.started.elapsed()));
+            fact.lock_wait_ms = fact.lock_wait_ms.or(self.lock_wait_ms);
         }
         fact
     }
@@ -216,13 +243,17 @@ fn error_chain(error: &Error) -> String {
 pub(crate) struct Trees {
     pub(crate) root: Root,
     store: Option<Root>,
+    /// This root's directory in the store: roots that share a store keep apart.
+    store_key: PathBuf,
     listings: HashMap<(u64, u64), Vec<OsString>>,
 }
 
 impl Trees {
     pub(crate) fn open(plan: &Plan, policy: &Policy) -> Result<Trees, Error> {
+        let root = Root::open(plan.root())?;
         Ok(Trees {
-            root: Root::open(plan.root())?,
+            store_key: PathBuf::from(store::root_key(root.real())),
+            root,
             store: policy.backup_store.as_deref().map(Root::open).transpose()?,
             listings: HashMap::new(),
         })
@@ -247,8 +278,9 @@ impl Trees {
     }
 
     /// The directory that holds `target`'s sidecars and backups. With a store, it mirrors the
-    /// target's real directory and is created when `sync` is given (commit); otherwise a store
-    /// directory that does not exist yet is `None`.
+    /// target's real directory under the root's own directory in the store, and is created
+    /// when `sync` is given (commit); otherwise a store directory that does not exist yet is
+    /// `None`.
     pub(crate) fn backup_dir(
         &mut self,
         target: &Target,
@@ -257,7 +289,8 @@ impl Trees {
         let Some(store) = &mut self.store else {
             return Ok(Some(Rc::clone(&target.dir)));
         };
-        let real = target.dir.real_rel();
+        let real = self.store_key.join(target.dir.real_rel());
+        let real = real.as_path();
         let found = match sync {
             Some(sync) => store.dir_creating(real, sync).map(Some),
             None => match store.dir(real) {

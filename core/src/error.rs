@@ -23,6 +23,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::process::CheckFailure;
+
 /// The stable identity of an error, as written in facts and matched by callers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ErrorId {
@@ -193,6 +195,11 @@ pub enum Error {
     )]
     UnsupportedKind { target: String, found: &'static str },
 
+    #[error(
+        "link source `{source_path}` is the target `{target}` itself, or leads to it; the link would point at itself"
+    )]
+    SourceIsTarget { source_path: String, target: String },
+
     #[error("link source `{source_path}` {problem}; a link to it would be broken")]
     BadSource {
         source_path: String,
@@ -311,8 +318,11 @@ pub enum Error {
     )]
     NoSmokeRunner,
 
-    #[error("health check of `{target}` failed: {detail}")]
-    Smoke { target: String, detail: String },
+    #[error("health check of `{target}` failed: {failure}")]
+    Smoke {
+        target: String,
+        failure: CheckFailure,
+    },
 
     #[error("no working rescue toolset survives this plan: {detail}")]
     Rescue { detail: String },
@@ -337,6 +347,7 @@ impl Error {
             | Error::DuplicateTarget { .. }
             | Error::UnsupportedKind { .. }
             | Error::BadSource { .. }
+            | Error::SourceIsTarget { .. }
             | Error::ForeignFile { .. } => ErrorId::Policy,
             Error::OpenRoot { source, .. } => errno_id(source, ErrorId::Policy),
             Error::SourceOwnership { .. } => ErrorId::Ownership,

@@ -1,8 +1,8 @@
 //! The audit trail: one JSON object per event, and its canonical (redacted) form.
 //!
 //! The canonical form sets `ts` to the epoch and drops every volatile field (durations, lock
-//! waits, messages that may carry host paths or errno text), so the same plan produces the same
-//! bytes on any machine and filesystem.
+//! waits, filesystem types, messages and check output that may carry host paths or errno text),
+//! so the same plan produces the same bytes on any machine and filesystem.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -110,12 +110,23 @@ pub struct Fact {
     pub error_id: Option<ErrorId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The exit status of a failed health check, when it exited by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_status: Option<i32>,
+    /// Volatile (may name host paths): the last lines a failed health check wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_output: Option<Vec<String>>,
     /// Volatile: removed from the canonical form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     /// Volatile: removed from the canonical form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_wait_ms: Option<u64>,
+    /// The type of the filesystem that holds the target (`ext4`, `btrfs`, `xfs`, `tmpfs`,
+    /// `overlay`, or the magic number in hex). Volatile: the canonical form is the same on every
+    /// filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_type: Option<String>,
     /// Volatile (may name host paths and errno text): removed from the canonical form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -145,8 +156,11 @@ impl Fact {
             pruned: None,
             error_id: None,
             exit_code: None,
+            check_status: None,
+            check_output: None,
             duration_ms: None,
             lock_wait_ms: None,
+            fs_type: None,
             message: None,
         }
     }
@@ -155,8 +169,10 @@ impl Fact {
     pub fn canonical(&self) -> Fact {
         Fact {
             ts: CANONICAL_TS.to_owned(),
+            check_output: None,
             duration_ms: None,
             lock_wait_ms: None,
+            fs_type: None,
             message: None,
             ..self.clone()
         }

@@ -8,8 +8,9 @@
 //! - Paths are [`SafePath`]s: a root plus a relative path; every directory is resolved inside
 //!   the root with `openat2(RESOLVE_IN_ROOT)`, and final components are never followed.
 //! - A [`Plan`] orders link and restore requests and gives them content-derived ids.
-//! - [`Switchyard::apply`] is dry-run by default; a commit writes each backup sidecar durably
-//!   first, then swaps with `renameat2(RENAME_EXCHANGE)`, syncing each directory once.
+//! - [`Switchyard::apply`] is dry-run by default (a dry run warns of every gate a commit would
+//!   fail); a commit writes each backup sidecar durably first, then swaps with
+//!   `renameat2(RENAME_EXCHANGE)`, syncing each directory once.
 //! - [`Switchyard::rollback`] restores from the sidecars on disk, idempotently, refusing to
 //!   clobber a target someone else changed ([`ErrorId::Drift`]).
 //! - [`Policy`] decides the safeguards: lock ([`FileLock`]), rescue toolset, health checks
@@ -98,6 +99,7 @@ mod rescue;
 mod rollback;
 mod smoke;
 mod state;
+mod store;
 mod swap;
 mod sys;
 mod tree;
@@ -114,8 +116,10 @@ pub use lock::FileLock;
 pub use path::SafePath;
 pub use plan::{Action, ActionKind, LinkRequest, Plan, Request, RestoreRequest};
 pub use policy::{LinkStyle, Policy};
+pub use process::CheckFailure;
 pub use prune::PruneReport;
 pub use rescue::RescueProfile;
 pub use rollback::{RollbackOptions, RollbackReport};
 pub use smoke::{CommandSmoke, SmokeRunner};
 pub use state::Kind;
+pub use store::store_dir_for_root;

@@ -21,6 +21,8 @@ pub struct FileLock {
 #[derive(Debug)]
 pub(crate) struct LockGuard {
     _file: File,
+    /// How long taking it took.
+    pub(crate) waited_ms: u64,
 }
 
 impl FileLock {
@@ -51,7 +53,10 @@ impl FileLock {
         loop {
             match file.try_lock() {
                 Ok(()) => {
-                    return Ok(LockGuard { _file: file });
+                    return Ok(LockGuard {
+                        _file: file,
+                        waited_ms: millis(start.elapsed()),
+                    });
                 }
                 Err(TryLockError::WouldBlock) if start.elapsed() < self.wait => {
                     thread::sleep(Duration::from_millis(10));

@@ -2,6 +2,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::Error;
@@ -28,11 +29,22 @@ impl SafePath {
     /// assert!(SafePath::new("/srv/image", "/etc/passwd").is_err());
     /// ```
     pub fn new(root: impl Into<PathBuf>, rel: impl AsRef<Path>) -> Result<SafePath, Error> {
+        let root = root.into();
         let given = rel.as_ref();
         let unsafe_path = |reason| Error::UnsafePath {
             path: given.to_owned(),
             reason,
         };
+        // No system call can name such a path: refuse it here rather than fail mid-swap.
+        if root.as_os_str().as_bytes().contains(&0) {
+            return Err(Error::UnsafePath {
+                path: root,
+                reason: "it contains a NUL byte",
+            });
+        }
+        if given.as_os_str().as_bytes().contains(&0) {
+            return Err(unsafe_path("it contains a NUL byte"));
+        }
         let mut clean = PathBuf::new();
         for component in given.components() {
             match component {
@@ -49,10 +61,7 @@ impl SafePath {
                 "it names the root itself, not an entry inside it",
             ));
         }
-        Ok(SafePath {
-            root: root.into(),
-            rel: clean,
-        })
+        Ok(SafePath { root, rel: clean })
     }
 
     pub fn root(&self) -> &Path {

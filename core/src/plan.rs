@@ -105,7 +105,8 @@ struct IdContent<'a> {
 }
 
 impl Plan {
-    /// Orders and checks the requests: one root, at least one request, no target twice.
+    /// Orders and checks the requests: one root, at least one request, no target twice, no
+    /// link to itself.
     pub fn new(requests: impl IntoIterator<Item = Request>) -> Result<Plan, Error> {
         let mut requests: Vec<Request> = requests.into_iter().collect();
         let Some(first) = requests.first() else {
@@ -115,6 +116,12 @@ impl Plan {
         for request in &requests {
             let mut paths = vec![request.target()];
             if let Request::Link(link) = request {
+                if link.source.rel() == link.target.rel() {
+                    return Err(Error::SourceIsTarget {
+                        source_path: link.source.display_rel(),
+                        target: link.target.display_rel(),
+                    });
+                }
                 paths.push(&link.source);
             }
             for path in paths {

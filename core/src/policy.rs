@@ -32,7 +32,8 @@ pub struct Policy {
     /// Link sources must be owned by root and not writable by group or others (`E_OWNERSHIP`).
     pub require_root_owned_sources: bool,
     pub link_style: LinkStyle,
-    /// Keep sidecars and backups here (mirroring the tree) rather than beside each target.
+    /// Keep sidecars and backups here rather than beside each target: in a directory of each
+    /// root's own, mirroring its tree ([`crate::store_dir_for_root`]).
     pub backup_store: Option<PathBuf>,
     pub rescue: RescueProfile,
 }

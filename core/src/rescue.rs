@@ -1,14 +1,18 @@
 //! The rescue toolset: programs that must survive the plan, so that a broken swap can still be
 //! repaired from a shell.
 
-use std::os::unix::fs::PermissionsExt;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use rustix::fs::FileType;
+
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::process::run_with_timeout;
+use crate::sys;
+use crate::tree::Root;
 
 /// Where to look for a rescue toolset (directories relative to the root) and how long each
 /// check may run. BusyBox is preferred; otherwise a GNU subset (`cp`, `mv`, `ln`, `rm`, `cat`).
@@ -51,17 +55,21 @@ const TOOLSETS: [Toolset; 2] = [
 
 /// Finds a toolset that is not among the plan's targets and runs each of its programs.
 /// Returns the toolset's name for the preflight fact.
+///
+/// Tools are looked up inside the root like every other path (`RESOLVE_IN_ROOT`): in an image,
+/// `usr/bin/busybox -> /bin/busybox` is the image's own `bin/busybox`, never the host's.
 pub(crate) fn verify(profile: &RescueProfile, plan: &Plan) -> Result<&'static str, Error> {
-    let targets: Vec<PathBuf> = plan
+    let mut root = Root::open(plan.root())?;
+    let targets: Vec<Identity> = plan
         .actions()
         .iter()
-        .filter_map(|a| identity(&a.target().host_path()))
+        .filter_map(|a| entry(&mut root, a.target().rel()))
         .collect();
     let mut reasons = Vec::new();
     'toolsets: for toolset in &TOOLSETS {
         let mut found = Vec::new();
         for tool in toolset.tools {
-            let Some(path) = find(profile, plan.root(), tool) else {
+            let Some(tool_found) = find(profile, &mut root, tool) else {
                 reasons.push(format!(
                     "{}: `{tool}` not found in {}",
                     toolset.name,
@@ -69,14 +77,14 @@ pub(crate) fn verify(profile: &RescueProfile, plan: &Plan) -> Result<&'static st
                 ));
                 continue 'toolsets;
             };
-            if identity(&path).is_some_and(|id| targets.contains(&id)) {
+            if tool_found.is_among(&targets) {
                 reasons.push(format!(
                     "{}: `{tool}` is a target of this plan and would be swapped away",
                     toolset.name
                 ));
                 continue 'toolsets;
             }
-            found.push(path);
+            found.push(tool_found.host_path);
         }
         for path in &found {
             if let Err(why) =
@@ -98,22 +106,59 @@ pub(crate) fn verify(profile: &RescueProfile, plan: &Plan) -> Result<&'static st
     })
 }
 
-fn find(profile: &RescueProfile, root: &Path, tool: &str) -> Option<PathBuf> {
-    profile
-        .search_dirs
-        .iter()
-        .map(|dir| root.join(dir).join(tool))
-        .find(|path| {
-            std::fs::metadata(path)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+/// Where an entry of the tree is: its directory (resolved inside the root) and name, and the
+/// object it finally leads to. Merged /usr makes `bin/busybox` and `usr/bin/busybox` one entry.
+struct Identity {
+    dir: (u64, u64),
+    name: OsString,
+    object: Option<(u64, u64)>,
 }
 
-/// A path with its directory's symlinks resolved, for comparing a tool with a target: merged
-/// /usr makes `bin/busybox` and `usr/bin/busybox` the same entry.
-fn identity(path: &Path) -> Option<PathBuf> {
-    let dir = std::fs::canonicalize(path.parent()?).ok()?;
-    Some(dir.join(path.file_name()?))
+fn entry(root: &mut Root, rel: &Path) -> Option<Identity> {
+    let dir = root.dir(rel.parent()?).ok()?;
+    let name = rel.file_name()?;
+    let object = sys::lstat_at(dir.fd(), name)
+        .ok()
+        .flatten()
+        .map(|m| (m.dev, m.ino));
+    Some(Identity {
+        dir: dir.key(),
+        name: name.to_owned(),
+        object,
+    })
+}
+
+/// A tool found in the root: the entry that names it, the object it leads to, and where that
+/// object is on the host (what is run).
+struct Found {
+    entry: Identity,
+    object: (u64, u64),
+    host_path: PathBuf,
+}
+
+impl Found {
+    /// The tool is swapped away when its entry is a target's, or when it leads to a target's
+    /// own object (a symlink into a replaced file).
+    fn is_among(&self, targets: &[Identity]) -> bool {
+        targets.iter().any(|t| {
+            (t.dir, &t.name) == (self.entry.dir, &self.entry.name) || t.object == Some(self.object)
+        })
+    }
+}
+
+fn find(profile: &RescueProfile, root: &mut Root, tool: &str) -> Option<Found> {
+    profile.search_dirs.iter().find_map(|dir| {
+        let rel = dir.join(tool);
+        let (meta, host_path) = root.resolve_following(&rel).ok()?;
+        if meta.file_type != FileType::RegularFile || meta.mode & 0o111 == 0 {
+            return None;
+        }
+        Some(Found {
+            entry: entry(root, &rel)?,
+            object: (meta.dev, meta.ino),
+            host_path,
+        })
+    })
 }
 
 fn search_list(profile: &RescueProfile) -> String {

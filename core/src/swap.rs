@@ -128,6 +128,12 @@ pub(crate) fn link_into_place(
                 &slot.names.backup,
             ) {
                 Ok(()) => {
+                    // The copy's name in the store is durable before the last copy on the
+                    // target's filesystem goes: a power cut in between keeps one of them.
+                    if let Err(e) = sys::fsync(slot.dir.fd()) {
+                        let _ = sys::unlink_if_exists(slot.dir.fd(), &slot.names.backup);
+                        return Err(undo_exchange(target, temp, target.io(Step::Sync)(e)));
+                    }
                     sys::unlink_at(dir, temp).map_err(target.io(Step::Unlink))?;
                     true
                 }
@@ -216,6 +222,11 @@ fn link_by_hard_link(
                 &slot.names.backup,
             )
             .map_err(|e| cleanup(target.io(Step::CopyBackup)(e)))?;
+            // The rename below drops the original's last name on the target's filesystem.
+            if let Err(e) = sys::fsync(backup_dir) {
+                let _ = sys::unlink_if_exists(backup_dir, &slot.names.backup);
+                return Err(cleanup(target.io(Step::Sync)(e)));
+            }
             true
         }
         Err(e) if is(&e, Errno::XDEV) => {
@@ -359,8 +370,10 @@ pub(crate) fn restore_prior(
             sys::rename_exchange(dir, &names.temp, dir, &target.name)
                 .map_err(target.restore_err(Step::Exchange))?;
             crash_point!(RollbackAfterRestore);
-            // The store copy goes first: the displaced link beside the target marks the
-            // restore as the engine's until the end (see `second_original`).
+            // The restored target is durable before the store's copy, the only other one, goes;
+            // the store copy goes before the displaced link, which marks the restore as the
+            // engine's until the end (see `second_original`).
+            sys::fsync(dir).map_err(target.restore_err(Step::Sync))?;
             sys::unlink_at(from_dir, from).map_err(target.restore_err(Step::Unlink))?;
             sys::unlink_at(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
             crash_point!(RollbackAfterUnlink);
@@ -515,9 +528,10 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
 
-    use crate::sys::tests::set_exchange_unsupported;
+    use crate::sys::tests::{Call, record_calls, set_exchange_unsupported};
     use crate::{
         ApplyMode, LinkRequest, MemorySink, Plan, Policy, RollbackOptions, SafePath, Switchyard,
+        store_dir_for_root,
     };
 
     /// Where `RENAME_EXCHANGE` fails with `EINVAL`, the swap hard-links the backup first and
@@ -558,5 +572,116 @@ mod tests {
         assert_eq!(fs::read(dir.join("usr/bin/ls")).unwrap(), b"GNU ls\n");
         assert!(!dir.join("usr/bin/.ls.switchyard.1.bak").exists());
         assert!(!dir.join("usr/bin/.ls.switchyard.1.tmp").exists());
+    }
+
+    /// Whether `calls` hold `first`, then `sync`, then `last`, in that order (other calls in
+    /// between): what `first` made is durable before `last` removes what it replaces.
+    fn synced_between(calls: &[Call], first: &Call, sync: &Call, last: &Call) -> bool {
+        let Some(start) = calls.iter().position(|c| c == first) else {
+            panic!("{first:?} never happened: {calls:#?}");
+        };
+        let Some(end) = calls.iter().rposition(|c| c == last) else {
+            panic!("{last:?} never happened: {calls:#?}");
+        };
+        calls[start..end].contains(sync)
+    }
+
+    /// With the store on another filesystem the prior object is copied, not moved. Apply must
+    /// make the store's entry for the copy durable before it unlinks the last copy on the
+    /// target's filesystem; rollback must make the target's directory durable before it
+    /// deletes the store's copy. Otherwise a power cut between the two loses the original.
+    #[test]
+    fn across_filesystems_the_new_copy_is_durable_before_the_old_one_goes() {
+        let dir = Path::new("/tmp/switchyard-unit-tests/cross-fs-order");
+        let store = dir.join("store");
+        let _ = rustix::mount::unmount(&store, rustix::mount::UnmountFlags::DETACH);
+        let _ = fs::remove_dir_all(dir);
+        let root = dir.join("root");
+        fs::create_dir_all(root.join("usr/bin")).unwrap();
+        fs::create_dir_all(root.join("opt")).unwrap();
+        fs::create_dir_all(&store).unwrap();
+        fs::write(root.join("usr/bin/ls"), "GNU ls\n").unwrap();
+        fs::write(root.join("opt/ls"), "uutils ls\n").unwrap();
+        rustix::mount::mount(
+            "tmpfs",
+            &store,
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            c"size=1m",
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot mount a tmpfs at {} ({e}): this test needs root (or CAP_SYS_ADMIN) \
+                     to put the backup store on a second filesystem",
+                store.display()
+            )
+        });
+
+        let engine = Switchyard::new(Policy {
+            backup_store: Some(store.clone()),
+            ..Policy::permissive()
+        });
+        let plan = Plan::links([LinkRequest {
+            source: SafePath::new(&root, "opt/ls").unwrap(),
+            target: SafePath::new(&root, "usr/bin/ls").unwrap(),
+        }])
+        .unwrap();
+        record_calls(true);
+        let applied = engine.apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+        let apply_calls = record_calls(false);
+        record_calls(true);
+        let rolled = engine.rollback(
+            &plan,
+            RollbackOptions::default(),
+            &mut MemorySink::default(),
+        );
+        let rollback_calls = record_calls(false);
+        // Where RENAME_EXCHANGE is unsupported, the rename over the target drops the original's
+        // last name on the target's filesystem instead.
+        set_exchange_unsupported(true);
+        record_calls(true);
+        let fallback = engine.apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+        let fallback_calls = record_calls(false);
+        set_exchange_unsupported(false);
+        let _ = engine.rollback(
+            &plan,
+            RollbackOptions::default(),
+            &mut MemorySink::default(),
+        );
+        let _ = rustix::mount::unmount(&store, rustix::mount::UnmountFlags::DETACH);
+
+        assert!(applied.unwrap().degraded());
+        rolled.unwrap();
+        let bin = fs::canonicalize(root.join("usr/bin")).unwrap();
+        let store_bin = store_dir_for_root(&store, &root).unwrap().join("usr/bin");
+        assert!(
+            synced_between(
+                &apply_calls,
+                &Call::Rename(store_bin.join(".ls.switchyard.1.bak")),
+                &Call::Fsync(store_bin.clone()),
+                &Call::Unlink(bin.join(".ls.switchyard.1.tmp")),
+            ),
+            "apply unlinked the prior object before the store's copy was durable: {apply_calls:#?}"
+        );
+        assert!(
+            synced_between(
+                &rollback_calls,
+                &Call::Rename(bin.join(".ls.switchyard.1.tmp")),
+                &Call::Fsync(bin.clone()),
+                &Call::Unlink(store_bin.join(".ls.switchyard.1.bak")),
+            ),
+            "rollback deleted the store's copy before the restored target was durable: {rollback_calls:#?}"
+        );
+        assert!(fallback.unwrap().degraded());
+        assert!(
+            synced_between(
+                &fallback_calls,
+                &Call::Rename(store_bin.join(".ls.switchyard.2.bak")),
+                &Call::Fsync(store_bin.clone()),
+                &Call::Rename(bin.join("ls")),
+            ),
+            "the fallback replaced the original before the store's copy was durable: {fallback_calls:#?}"
+        );
+        assert_eq!(fs::read(root.join("usr/bin/ls")).unwrap(), b"GNU ls\n");
     }
 }

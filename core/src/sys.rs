@@ -83,10 +83,10 @@ fn retry_on_rename_race<T>(mut open: impl FnMut() -> rustix::io::Result<T>) -> i
     }
 }
 
-/// `openat2(root, rel, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` then `fstat`: what a
-/// path inside the root finally is, following symlinks as if `root` were `/`.
-pub(crate) fn stat_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Meta> {
-    let fd = retry_on_rename_race(|| {
+/// `openat2(root, rel, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: the object a path
+/// inside the root finally is, following symlinks as if `root` were `/`.
+pub(crate) fn open_path_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    retry_on_rename_race(|| {
         rustix::fs::openat2(
             root,
             rel,
@@ -94,8 +94,12 @@ pub(crate) fn stat_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Meta> {
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         )
-    })?;
-    fstat(fd.as_fd())
+    })
+}
+
+/// [`open_path_in`] then `fstat`: what a path inside the root finally is.
+pub(crate) fn stat_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Meta> {
+    fstat(open_path_in(root, rel)?.as_fd())
 }
 
 /// `mkdirat(dir, name, mode)`; an existing directory is not an error.
@@ -116,7 +120,7 @@ pub(crate) fn open_subdir(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Owned
     )?)
 }
 
-/// The absolute path the kernel gives for an open directory (`readlink /proc/self/fd/N`).
+/// The absolute path the kernel gives for an open file or directory (`readlink /proc/self/fd/N`).
 pub(crate) fn fd_path(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
     use std::os::fd::AsRawFd;
     std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
@@ -178,6 +182,8 @@ pub(crate) fn rename_noreplace(
     to_dir: BorrowedFd<'_>,
     to: &OsStr,
 ) -> io::Result<()> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Rename(fd_path(to_dir).unwrap_or_default().join(to)));
     Ok(rustix::fs::renameat_with(
         from_dir,
         from,
@@ -194,6 +200,8 @@ pub(crate) fn rename_replace(
     to_dir: BorrowedFd<'_>,
     to: &OsStr,
 ) -> io::Result<()> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Rename(fd_path(to_dir).unwrap_or_default().join(to)));
     Ok(rustix::fs::renameat(from_dir, from, to_dir, to)?)
 }
 
@@ -215,11 +223,15 @@ pub(crate) fn hard_link(
 
 /// `unlinkat(dir, name, 0)`.
 pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Unlink(fd_path(dir).unwrap_or_default().join(name)));
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
 }
 
 /// `unlinkat(dir, name, 0)`, where a name that is already gone is fine.
 pub(crate) fn unlink_if_exists(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<bool> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Unlink(fd_path(dir).unwrap_or_default().join(name)));
     match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::NOENT) => Ok(false),
@@ -282,12 +294,52 @@ pub(crate) fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Resul
 
 /// `fsync(fd)`: for a directory, makes its entries durable.
 pub(crate) fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
+    #[cfg(test)]
+    tests::record(|| tests::Call::Fsync(fd_path(fd).unwrap_or_default()));
     Ok(rustix::fs::fsync(fd)?)
 }
 
 /// `syncfs(fd)`: one flush of every dirty file of the filesystem that holds `fd`.
 pub(crate) fn syncfs(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(rustix::fs::syncfs(fd)?)
+}
+
+/// `pipe2(O_CLOEXEC)`, then `O_NONBLOCK` on the read end only: a program's output, read
+/// without waiting, while the program writes to it as to any pipe.
+pub(crate) fn output_pipe() -> io::Result<(File, OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    rustix::fs::fcntl_setfl(&read, OFlags::NONBLOCK)?;
+    Ok((File::from(read), write))
+}
+
+/// `kill(-pgid, SIGKILL)`: kills every process of a process group.
+pub(crate) fn kill_process_group(pgid: u32) -> io::Result<()> {
+    let pid = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    Ok(rustix::process::kill_process_group(
+        pid,
+        rustix::process::Signal::KILL,
+    )?)
+}
+
+/// `fstatfs(fd)`: the type of the filesystem that holds `fd`, by name where it is one the
+/// engine is certified on, else the magic number in hex.
+pub(crate) fn filesystem_type(fd: BorrowedFd<'_>) -> io::Result<String> {
+    const NAMES: [(u64, &str); 5] = [
+        (0xef53, "ext4"), // ext2, ext3 and ext4 share the magic
+        (0x9123_683e, "btrfs"),
+        (0x5846_5342, "xfs"),
+        (0x0102_1994, "tmpfs"),
+        (0x794c_7630, "overlay"),
+    ];
+    #[allow(clippy::useless_conversion)] // `f_type`'s width differs between architectures
+    let magic = u64::try_from(rustix::fs::fstatfs(fd)?.f_type).unwrap_or_default();
+    Ok(NAMES
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map_or_else(|| format!("{magic:#x}"), |(_, name)| (*name).to_owned()))
 }
 
 /// The names in a directory, without `.` and `..`.
@@ -305,10 +357,36 @@ pub(crate) fn read_dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::path::PathBuf;
 
     thread_local! {
         static EXCHANGE_UNSUPPORTED: Cell<bool> = const { Cell::new(false) };
+        static CALLS: RefCell<Option<Vec<Call>>> = const { RefCell::new(None) };
+    }
+
+    /// A call whose order matters for durability, as a unit test records it.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) enum Call {
+        /// `fsync` of a directory (or file), by its path.
+        Fsync(PathBuf),
+        /// `unlinkat`, by the path of the name removed.
+        Unlink(PathBuf),
+        /// `renameat` or `renameat2(RENAME_NOREPLACE)`, by the path of the new name.
+        Rename(PathBuf),
+    }
+
+    /// Starts recording this thread's [`Call`]s, or stops and returns them.
+    pub(crate) fn record_calls(on: bool) -> Vec<Call> {
+        CALLS.with(|c| c.replace(on.then(Vec::new)).unwrap_or_default())
+    }
+
+    pub(super) fn record(call: impl FnOnce() -> Call) {
+        CALLS.with(|c| {
+            if let Some(calls) = c.borrow_mut().as_mut() {
+                calls.push(call());
+            }
+        });
     }
 
     /// Makes `rename_exchange` fail with `EINVAL` on this thread, as on a filesystem without

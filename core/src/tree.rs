@@ -65,6 +65,11 @@ impl Root {
         })
     }
 
+    /// The root's absolute path on the host, symlinks resolved.
+    pub(crate) fn real(&self) -> &Path {
+        &self.real
+    }
+
     /// Resolves `rel` inside the root (`RESOLVE_IN_ROOT`); each path is resolved once per root.
     pub(crate) fn dir(&mut self, rel: &Path) -> io::Result<Rc<Dir>> {
         if let Some(dir) = self.dirs.get(rel) {
@@ -79,6 +84,13 @@ impl Root {
     /// What `rel` finally is (symlinks followed inside the root).
     pub(crate) fn stat_following(&self, rel: &Path) -> io::Result<sys::Meta> {
         sys::stat_in(self.fd.as_fd(), rel)
+    }
+
+    /// What `rel` finally is (symlinks followed inside the root), and the host path of that
+    /// object, for running a program the root holds.
+    pub(crate) fn resolve_following(&self, rel: &Path) -> io::Result<(sys::Meta, PathBuf)> {
+        let fd = sys::open_path_in(self.fd.as_fd(), rel)?;
+        Ok((sys::fstat(fd.as_fd())?, sys::fd_path(fd.as_fd())?))
     }
 
     /// Like [`Root::dir`], creating missing directories (mode 0700) on the way. Used for the

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use switchyard::{
-    ApplyMode, CommandSmoke, Decision, ErrorId, MemorySink, Policy, Reason, SafePath, SmokeRunner,
-    Stage, Switchyard,
+    ApplyMode, CheckFailure, CommandSmoke, Decision, ErrorId, MemorySink, Policy, Reason, SafePath,
+    SmokeRunner, Stage, Switchyard,
 };
 
 use crate::support::{Sandbox, child_role, host_busybox, permissive, spawn_child_role, wait_for};
@@ -15,14 +15,16 @@ const SCRIPT_OK: &str = "#!/bin/sh\necho uutils\n";
 const SCRIPT_FAILS: &str = "#!/bin/sh\nexit 3\n";
 
 /// A tree a production commit can run on: coreutils-like targets, sources that run, and BusyBox
-/// as the rescue toolset.
+/// as the rescue toolset: a copy of the machine's, reached the way distributions link it.
 fn production_tree(name: &str) -> Sandbox {
     let sb = Sandbox::new(name);
     sb.file("usr/bin/ls", "GNU ls\n", 0o755)
         .file("usr/bin/cat", "GNU cat\n", 0o755)
         .file("opt/uutils/ls", SCRIPT_OK, 0o755)
         .file("opt/uutils/cat", SCRIPT_OK, 0o755)
-        .symlink("usr/bin/busybox", host_busybox().to_str().unwrap());
+        .dir("bin")
+        .symlink("usr/bin/busybox", "/bin/busybox");
+    fs::copy(host_busybox(), sb.path("bin/busybox")).unwrap();
     sb
 }
 
@@ -101,6 +103,7 @@ fn production_commit_without_a_smoke_runner_fails_with_e_smoke() {
 fn production_commit_without_a_rescue_toolset_fails_with_e_rescue() {
     let sb = production_tree("gov-no-rescue");
     fs::remove_file(sb.path("usr/bin/busybox")).unwrap();
+    fs::remove_file(sb.path("bin/busybox")).unwrap();
     assert_refused_before_any_change(&sb, production(&sb), &LINKS, ErrorId::Rescue);
 }
 
@@ -123,6 +126,46 @@ fn a_rescue_toolset_that_the_plan_swaps_away_is_rejected() {
         err.to_string().contains("is a target of this plan"),
         "{err}"
     );
+    assert_refused_before_any_change(&sb, production(&sb), &links, ErrorId::Rescue);
+}
+
+/// `usr/bin/busybox -> /bin/busybox` is the root's own `bin/busybox`: the one that runs is the
+/// root's, which leaves a mark beside itself.
+#[test]
+fn a_rescue_link_to_an_absolute_path_runs_the_roots_own_tool() {
+    let sb = production_tree("gov-rescue-in-root");
+    fs::remove_file(sb.path("bin/busybox")).unwrap();
+    sb.file("bin/busybox", "#!/bin/sh\ntouch \"$0.ran\"\n", 0o755);
+    let mut facts = MemorySink::default();
+    production(&sb)
+        .apply(&sb.plan(&LINKS), ApplyMode::Commit, &mut facts)
+        .unwrap();
+    assert!(
+        sb.path("bin/busybox.ran").exists(),
+        "the rescue check did not run the root's own bin/busybox"
+    );
+}
+
+/// The same link with no `bin/busybox` in the root leads nowhere, whatever the machine has.
+#[test]
+fn a_rescue_link_that_leads_nowhere_inside_the_root_is_no_toolset() {
+    let sb = production_tree("gov-rescue-outside");
+    fs::remove_file(sb.path("bin/busybox")).unwrap();
+    assert_refused_before_any_change(&sb, production(&sb), &LINKS, ErrorId::Rescue);
+}
+
+/// Under an absolute merged-/usr link (`bin -> /usr/bin`), a target `bin/busybox` is the rescue
+/// tool `usr/bin/busybox`: swapping it away is refused.
+#[test]
+fn a_rescue_tool_that_is_a_target_under_another_name_is_rejected() {
+    let sb = production_tree("gov-rescue-alias");
+    fs::remove_file(sb.path("usr/bin/busybox")).unwrap();
+    fs::remove_dir_all(sb.path("bin")).unwrap();
+    sb.file("usr/bin/busybox", SCRIPT_OK, 0o755)
+        .symlink("bin", "/usr/bin")
+        .file("opt/uutils/busybox", SCRIPT_OK, 0o755);
+    let mut links = LINKS.to_vec();
+    links.push(("opt/uutils/busybox", "bin/busybox"));
     assert_refused_before_any_change(&sb, production(&sb), &links, ErrorId::Rescue);
 }
 
@@ -178,7 +221,7 @@ struct SlowSmoke {
 }
 
 impl SmokeRunner for SlowSmoke {
-    fn check(&self, _target: &SafePath) -> Result<(), String> {
+    fn check(&self, _target: &SafePath) -> Result<(), CheckFailure> {
         fs::write(&self.started, b"").unwrap();
         std::thread::sleep(Duration::from_millis(1500));
         Ok(())

@@ -134,3 +134,27 @@ fn a_parent_swapped_for_a_symlink_mid_apply_never_leads_outside() {
         "the engine wrote outside the root: {escaped:?} ({outcomes:?})"
     );
 }
+
+/// The positive case only in-root resolution passes: `usr/bin -> /usr/lib/alt` is the root's own
+/// `usr/lib/alt` (on the host there is no such directory).
+#[test]
+fn an_absolute_symlink_inside_the_root_leads_to_the_roots_own_directory() {
+    let sb = Sandbox::new("paths-absolute-inside");
+    sb.file("usr/lib/alt/ls", "GNU ls\n", 0o755)
+        .symlink("usr/bin", "/usr/lib/alt")
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    assert!(
+        !Path::new("/usr/lib/alt").exists(),
+        "this machine has a /usr/lib/alt, so the test cannot tell in-root resolution from the host's"
+    );
+    let before = sb.snapshot();
+    let engine = permissive();
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    commit(&engine, &plan);
+    assert_eq!(
+        fs::read_link(sb.path("usr/lib/alt/ls")).unwrap(),
+        Path::new("../../../opt/uutils/ls")
+    );
+    roll_back(&engine, &plan);
+    assert_eq!(sb.snapshot_without_sidecars(), before);
+}

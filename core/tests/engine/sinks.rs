@@ -6,8 +6,8 @@ use std::io;
 use std::path::Path;
 
 use switchyard::{
-    ApplyMode, Error, ErrorId, Fact, FactSink, JsonlSink, MemorySink, Policy, SafePath,
-    SmokeRunner, Switchyard,
+    ApplyMode, CheckFailure, Error, ErrorId, Fact, FactSink, JsonlSink, MemorySink, Policy,
+    SafePath, SmokeRunner, Switchyard,
 };
 
 use crate::support::{Sandbox, permissive, roll_back, set_immutable};
@@ -61,8 +61,12 @@ fn enospc() -> i32 {
 struct FailingSmoke;
 
 impl SmokeRunner for FailingSmoke {
-    fn check(&self, _target: &SafePath) -> Result<(), String> {
-        Err("exit status: 1".to_owned())
+    fn check(&self, _target: &SafePath) -> Result<(), CheckFailure> {
+        Err(CheckFailure {
+            problem: "exited with status 1".to_owned(),
+            exit_status: Some(1),
+            output_tail: Vec::new(),
+        })
     }
 }
 

@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 
 use switchyard::{
     ApplyMode, ErrorId, MemorySink, Policy, Reason, RollbackOptions, Stage, Switchyard,
+    store_dir_for_root,
 };
 
 use crate::support::{Sandbox, commit, roll_back, set_xattr, user_xattrs};
 
 /// A tmpfs mounted for one test; unmounted when dropped.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(pub(crate) PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path) -> Tmpfs {
+    pub(crate) fn mount(at: &Path) -> Tmpfs {
         fs::create_dir_all(at).unwrap();
         rustix::mount::mount(
             "tmpfs",
@@ -82,14 +83,15 @@ fn a_store_on_another_filesystem_degrades_to_a_copy_and_restores_exactly() {
     assert_eq!(result.reason, Some(Reason::CrossFilesystemCopy));
 
     // The copy in the store carries mode, owner and xattrs; nothing is left beside the target.
-    let copy = store.0.join("usr/bin/.ls.switchyard.1.bak");
+    let ours = store_dir_for_root(&store.0, &sb.root).unwrap();
+    let copy = ours.join("usr/bin/.ls.switchyard.1.bak");
     let meta = fs::symlink_metadata(&copy).unwrap();
     assert_eq!(
         (meta.mode() & 0o7777, meta.uid(), meta.gid()),
         (0o4750, 1000, 1000)
     );
     assert_eq!(user_xattrs(&copy)["user.origin"], b"gnu");
-    assert!(store.0.join("usr/bin/.ls.switchyard.1.json").exists());
+    assert!(ours.join("usr/bin/.ls.switchyard.1.json").exists());
     let beside: Vec<_> = fs::read_dir(sb.path("usr/bin"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -152,9 +154,13 @@ fn a_store_on_the_same_filesystem_keeps_the_inode() {
     let report = commit(&engine, &plan);
     assert!(!report.degraded());
     assert_eq!(
-        fs::symlink_metadata(store.join("usr/bin/.ls.switchyard.1.bak"))
-            .unwrap()
-            .ino(),
+        fs::symlink_metadata(
+            store_dir_for_root(&store, &sb.root)
+                .unwrap()
+                .join("usr/bin/.ls.switchyard.1.bak")
+        )
+        .unwrap()
+        .ino(),
         before["usr/bin/ls"].ino
     );
     roll_back(&engine, &plan);

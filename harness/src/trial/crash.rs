@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard::crash::{CrashPoint, set_observer};
-use switchyard::{ApplyMode, EngineFile, EngineName, MemorySink, Plan, RollbackOptions};
+use switchyard::{
+    ApplyMode, EngineFile, EngineName, MemorySink, Plan, RollbackOptions, store_dir_for_root,
+};
 
 use super::engine::{Layout, apply_plan, engine};
 use crate::fixture::Filesystem;
@@ -264,11 +266,16 @@ pub(crate) fn run(
     }
 }
 
-/// The scenario root and, if there is one, the backup store.
+/// The scenario root and, if there is one, the root's directory in the backup store (which the
+/// engine creates on the first backup; the directory's name holds the root's host path, so it
+/// is left out).
 pub(crate) fn tree(layout: &Layout) -> io::Result<Snapshot> {
     let mut snap = snapshot(&layout.root, "")?;
     if let Some(store) = &layout.store {
-        snap.extend(snapshot(store, "@store/")?);
+        let ours = store_dir_for_root(store, &layout.root)?;
+        if ours.exists() {
+            snap.extend(snapshot(&ours, "@store/")?);
+        }
     }
     Ok(snap)
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rustix::fs::{AtFlags, CWD, StatxFlags, statx};
 use rustix::io::Errno;
 use serde_json::{Value, json};
-use switchyard::Fact;
+use switchyard::{ErrorId, Fact};
 
 /// How far past its bound a lock wait may run and still count as waiting its bound: the
 /// engine polls, and a loaded machine schedules late.
@@ -78,9 +78,13 @@ fn identity(path: &Path) -> io::Result<Option<Identity>> {
 
 /// For a step refused for the lock: whether it waited its bound first, as the engine reports
 /// (`lock_wait_ms`, which the canonical facts leave out) and as the harness measured (`took`).
-/// `None` when no fact reports a lock wait.
+/// `None` when the step was not refused for the lock (a step that got its lock reports its wait
+/// too, and has nothing to prove about a bound).
 pub(super) fn lock_wait(facts: &[Fact], bound: Duration, took: Duration) -> Option<Value> {
-    let waited = facts.iter().find_map(|f| f.lock_wait_ms)?;
+    let waited = facts
+        .iter()
+        .filter(|f| f.error_id == Some(ErrorId::Locking))
+        .find_map(|f| f.lock_wait_ms)?;
     Some(
         json!({"waited_within_bound": waited_its_bound(Duration::from_millis(waited), bound, took)}),
     )
