@@ -48,10 +48,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// `crash_point!(P)` for a plan-wide point, `crash_point!(P, target)` for a point inside the
+/// action on `target` (its path relative to the root). Nothing without `crash-points`.
 macro_rules! crash_point {
     ($point:ident) => {{
         #[cfg(feature = "crash-points")]
-        $crate::crash::reach($crate::crash::CrashPoint::$point);
+        $crate::crash::reach($crate::crash::CrashPoint::$point, None);
+    }};
+    ($point:ident, $target:expr) => {{
+        #[cfg(feature = "crash-points")]
+        $crate::crash::reach($crate::crash::CrashPoint::$point, Some($target));
     }};
 }
 

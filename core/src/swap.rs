@@ -67,12 +67,12 @@ pub(crate) fn link_into_place(
     let dir = target.dir.fd();
     let temp = slot.names.temp.as_os_str();
     sys::symlink_at(OsStr::new(dest), dir, temp).map_err(target.io(Step::TempLink))?;
-    crash_point!(ApplyAfterTempLink);
+    crash_point!(ApplyAfterTempLink, &target.rel);
 
     if *prior == ObjectState::None {
         return match sys::rename_noreplace(dir, temp, dir, &target.name) {
             Ok(()) => {
-                crash_point!(ApplyAfterSwap);
+                crash_point!(ApplyAfterSwap, &target.rel);
                 Ok(false)
             }
             Err(e) => {
@@ -96,7 +96,7 @@ pub(crate) fn link_into_place(
             return Err(target.io(Step::Exchange)(e));
         }
     }
-    crash_point!(ApplyAfterSwap);
+    crash_point!(ApplyAfterSwap, &target.rel);
 
     // The prior object now sits under the temporary name; give it its backup name.
     let moved = sys::rename_noreplace(dir, temp, slot.dir.fd(), &slot.names.backup);
@@ -131,7 +131,7 @@ pub(crate) fn link_into_place(
             ));
         }
     };
-    crash_point!(ApplyAfterBackupRename);
+    crash_point!(ApplyAfterBackupRename, &target.rel);
     Ok(degraded)
 }
 
@@ -184,8 +184,8 @@ fn link_by_hard_link(
         let _ = sys::unlink_if_exists(backup_dir, &slot.names.backup);
         return Err(cleanup(target.io(Step::Rename)(e)));
     }
-    crash_point!(ApplyAfterSwap);
-    crash_point!(ApplyAfterBackupRename);
+    crash_point!(ApplyAfterSwap, &target.rel);
+    crash_point!(ApplyAfterBackupRename, &target.rel);
     Ok(degraded)
 }
 
@@ -226,7 +226,7 @@ pub(crate) fn restore_prior(
 
     if sidecar.prior == ObjectState::None {
         sys::unlink_at(dir, &target.name).map_err(target.restore_err(Step::Unlink))?;
-        crash_point!(RollbackAfterRestore);
+        crash_point!(RollbackAfterRestore, &target.rel);
         remove_leftovers(target, slot)?;
         return Ok(Restored::Done {
             degraded: false,
@@ -251,17 +251,17 @@ pub(crate) fn restore_prior(
 
     let degraded = match sys::rename_exchange(from_dir, from, dir, &target.name) {
         Ok(()) => {
-            crash_point!(RollbackAfterRestore);
+            crash_point!(RollbackAfterRestore, &target.rel);
             // What the swap placed (or, forced, the drifted object) now sits where the backup was.
             sys::unlink_at(from_dir, from).map_err(target.restore_err(Step::Unlink))?;
-            crash_point!(RollbackAfterUnlink);
+            crash_point!(RollbackAfterUnlink, &target.rel);
             false
         }
         Err(e) if is(&e, Errno::INVAL) => {
             sys::rename_replace(from_dir, from, dir, &target.name)
                 .map_err(target.restore_err(Step::Rename))?;
-            crash_point!(RollbackAfterRestore);
-            crash_point!(RollbackAfterUnlink);
+            crash_point!(RollbackAfterRestore, &target.rel);
+            crash_point!(RollbackAfterUnlink, &target.rel);
             false
         }
         Err(e) if is(&e, Errno::XDEV) => {
@@ -272,10 +272,10 @@ pub(crate) fn restore_prior(
                 .map_err(target.restore_err(Step::CopyBackup))?;
             sys::rename_exchange(dir, &names.temp, dir, &target.name)
                 .map_err(target.restore_err(Step::Exchange))?;
-            crash_point!(RollbackAfterRestore);
+            crash_point!(RollbackAfterRestore, &target.rel);
             sys::unlink_at(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
             sys::unlink_at(from_dir, from).map_err(target.restore_err(Step::Unlink))?;
-            crash_point!(RollbackAfterUnlink);
+            crash_point!(RollbackAfterUnlink, &target.rel);
             true
         }
         Err(e) => return Err(target.restore_err(Step::Exchange)(e)),

@@ -41,7 +41,7 @@ fn tree(sb: &Sandbox) {
 fn child(dir: std::path::PathBuf) {
     let point: CrashPoint = std::env::var(CRASH_AT).unwrap().parse().unwrap();
     let marker = dir.join("reached");
-    set_observer(move |reached| {
+    set_observer(move |reached, _target| {
         if reached == point {
             fs::write(&marker, point.name()).unwrap();
             loop {

@@ -48,11 +48,22 @@ fn fsmatrix(work: &Path, args: &[&str]) -> Duration {
 }
 
 /// The fixtures a trial of `scenario` on `fs` creates: one filesystem per variant, plus a tmpfs
-/// per variant for a backup store on a second filesystem.
+/// per variant for a backup store on a second filesystem. A crash trial's variants (its probe
+/// run and one per crash point reached) are those its golden file lists.
 fn fixtures(scenario: &Scenario, fs: FsKind) -> Vec<FsKind> {
-    let variants = scenario
-        .crash()
-        .map_or(1, |c| c.points().len() * c.how.len());
+    let variants = match scenario.crash() {
+        None => 1,
+        Some(_) => {
+            let golden = workspace()
+                .join("golden")
+                .join(format!("{}.jsonl", scenario.name));
+            std::fs::read_to_string(&golden)
+                .unwrap_or_else(|e| panic!("{}: {e}", golden.display()))
+                .lines()
+                .filter(|l| l.starts_with(r#"{"variant":"#))
+                .count()
+        }
+    };
     let mut kinds = vec![fs; variants];
     if scenario.policy.overrides.backup_store == Some(BackupStore::SecondFilesystem) {
         kinds.extend(std::iter::repeat_n(FsKind::Tmpfs, variants));

@@ -4,8 +4,11 @@ mod crash;
 mod engine;
 mod faults;
 mod run;
+mod step;
 mod tree;
+mod watch;
+mod window;
 
-pub use crash::crash_child;
 pub use faults::hold_lock_forever;
 pub use run::{TrialReport, TrialRequest, run_trial};
+pub use step::{StepRequest, step_child};

@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use switchyard::{ErrorId, MemorySink, Plan, RollbackOptions};
+use switchyard::ErrorId;
 
 use super::crash::{self, CrashContext, CrashVariant, without_sidecars};
-use super::engine::{
-    Layout, apply_plan, engine, wants_same_filesystem_store, wants_second_filesystem,
-};
+use super::engine::{Layout, wants_same_filesystem_store, wants_second_filesystem};
 use super::faults::Faults;
+use super::step::{Occurrence, StepError, StepOp, StepRequest, plan_for, run_to_end, watched};
 use super::tree;
 use crate::error::chain;
 use crate::fixture::{Filesystem, FixtureError};
@@ -39,7 +38,19 @@ pub struct TrialReport {
     pub failure: Option<Failure>,
 }
 
-/// Runs every variant of the trial: one, or one per crash point and method.
+/// What a variant of a trial does at the crash step.
+#[derive(Clone, Debug)]
+enum Variant {
+    /// No crash step: the scenario as written.
+    Plain,
+    /// Runs the crash step to its end and records every crash point it reaches: the list the
+    /// crash variants are made from.
+    Probe,
+    Crash(CrashVariant),
+}
+
+/// Runs every variant of the trial: one, or a probe and then one per occurrence of a chosen
+/// crash point and method.
 pub fn run_trial(req: &TrialRequest) -> TrialReport {
     let mut t = Transcript::new();
     let scenario = match scenario::load_file(&req.scenario_file) {
@@ -51,33 +62,56 @@ pub fn run_trial(req: &TrialRequest) -> TrialReport {
             };
         }
     };
-    let variants: Vec<Option<CrashVariant>> = match scenario.crash() {
-        None => vec![None],
-        Some(spec) => spec
-            .points()
-            .into_iter()
-            .flat_map(|point| {
-                spec.how
-                    .iter()
-                    .map(move |&how| Some(CrashVariant { point, how }))
-            })
-            .collect(),
-    };
-    let mut failure = None;
-    for (n, variant) in variants.iter().enumerate() {
-        if let Some(v) = variant {
-            t.line(&json!({ "variant": v.name() }));
-        }
-        let dir = req.dir.join(format!("v{n}"));
-        if let Err(f) = run_variant(&scenario, req.fs, &dir, *variant, &mut t) {
-            failure = Some(f);
-            break;
-        }
-    }
+    let failure = run_variants(&scenario, req, &mut t).err();
     TrialReport {
         transcript: t.into_string(),
         failure,
     }
+}
+
+fn run_variants(
+    scenario: &Scenario,
+    req: &TrialRequest,
+    t: &mut Transcript,
+) -> Result<(), Failure> {
+    let Some(spec) = scenario.crash() else {
+        run_variant(scenario, req.fs, &req.dir.join("v0"), &Variant::Plain, t)?;
+        return Ok(());
+    };
+    t.line(&json!({ "variant": "probe" }));
+    let reached = run_variant(scenario, req.fs, &req.dir.join("probe"), &Variant::Probe, t)?;
+    if let Some(missing) = spec
+        .listed()
+        .iter()
+        .find(|p| !reached.iter().any(|o| o.point == **p))
+    {
+        return Err(Failure::new(
+            FailureKind::Expectation,
+            format!("the crash step never reaches {missing}, which the scenario names"),
+        ));
+    }
+    let variants = reached
+        .into_iter()
+        .filter(|o| spec.selects(o.point))
+        .flat_map(|at| {
+            spec.how.iter().map(move |&how| CrashVariant {
+                at: at.clone(),
+                how,
+            })
+        })
+        .collect::<Vec<_>>();
+    if variants.is_empty() {
+        return Err(Failure::new(
+            FailureKind::Expectation,
+            "the crash step reaches no crash point the scenario asks for",
+        ));
+    }
+    for (n, variant) in variants.into_iter().enumerate() {
+        t.line(&json!({ "variant": variant.name() }));
+        let dir = req.dir.join(format!("v{n}"));
+        run_variant(scenario, req.fs, &dir, &Variant::Crash(variant), t)?;
+    }
+    Ok(())
 }
 
 fn fixture_failure(e: FixtureError) -> Failure {
@@ -93,13 +127,15 @@ fn harness(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure::new(FailureKind::Harness, format!("{what}: {e}"))
 }
 
+/// One variant on a fresh filesystem. Returns the crash points the crash step reached (a probe's
+/// list; empty otherwise).
 fn run_variant(
     scenario: &Scenario,
     kind: FsKind,
     dir: &Path,
-    variant: Option<CrashVariant>,
+    variant: &Variant,
     t: &mut Transcript,
-) -> Result<(), Failure> {
+) -> Result<Vec<Occurrence>, Failure> {
     for sub in ["fs", "store"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| harness("trial directory", e))?;
     }
@@ -116,7 +152,6 @@ fn run_variant(
             layout: &layout,
             dir,
             faults: &mut faults,
-            last_plan: None,
             baseline: Snapshot::new(),
         };
         steps.run_all(&mut fs, variant, t)
@@ -129,7 +164,8 @@ fn run_variant(
         .flatten()
         .map(|f| f.close().map_err(fixture_failure))
         .collect::<Result<Vec<()>, Failure>>();
-    result.and(cleared).and(closed.map(|_| ()))
+    let reached = result?;
+    cleared.and(closed).map(|_| reached)
 }
 
 /// Creates the scenario root (and a same-filesystem store) and the starting tree.
@@ -170,8 +206,6 @@ struct Steps<'a> {
     layout: &'a Layout,
     dir: &'a Path,
     faults: &'a mut Faults,
-    /// The plan of the most recent apply step: what `rollback` and `prune` work on.
-    last_plan: Option<Plan>,
     /// The tree before the most recent apply step.
     baseline: Snapshot,
 }
@@ -180,42 +214,66 @@ impl Steps<'_> {
     fn run_all(
         &mut self,
         fs: &mut Filesystem,
-        variant: Option<CrashVariant>,
+        variant: &Variant,
         t: &mut Transcript,
-    ) -> Result<(), Failure> {
+    ) -> Result<Vec<Occurrence>, Failure> {
         for (i, step) in self.scenario.steps.iter().enumerate() {
             t.line(&json!({"step": i + 1, "op": step.name()}));
             let crashes = matches!(step, Step::Apply(a) if a.crash.is_some())
                 || matches!(step, Step::Rollback(r) if r.crash.is_some());
-            if let (true, Some(variant)) = (crashes, variant) {
-                if matches!(step, Step::Apply(_)) {
-                    self.baseline = self.tree()?;
-                }
-                let ctx = CrashContext {
-                    scenario: self.scenario,
-                    step: i,
-                    layout: self.layout,
-                    dir: self.dir,
-                    baseline: &self.baseline,
-                };
-                return crash::run(&ctx, variant, fs, t);
+            if !crashes {
+                self.run_step(i, step, fs, t)?;
+                continue;
             }
-            self.run_step(i, step, fs, t)?;
+            match variant {
+                Variant::Plain => {
+                    self.run_step(i, step, fs, t)?;
+                }
+                Variant::Probe => {
+                    let reached = self.run_step(i, step, fs, t)?;
+                    for o in &reached {
+                        let mut line = json!({"reached": o.point.name()});
+                        if let Some(target) = &o.target {
+                            line["target"] = json!(target);
+                        }
+                        if o.nth > 1 {
+                            line["nth"] = json!(o.nth);
+                        }
+                        t.line(&line);
+                    }
+                    return Ok(reached);
+                }
+                Variant::Crash(variant) => {
+                    if matches!(step, Step::Apply(_)) {
+                        self.baseline = self.tree()?;
+                    }
+                    let ctx = CrashContext {
+                        scenario: self.scenario,
+                        step: i,
+                        layout: self.layout,
+                        dir: self.dir,
+                        baseline: &self.baseline,
+                    };
+                    crash::run(&ctx, variant, fs, t)?;
+                    return Ok(Vec::new());
+                }
+            }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     fn tree(&self) -> Result<Snapshot, Failure> {
         crash::tree(self.layout).map_err(|e| harness("snapshot", e))
     }
 
+    /// Runs one step; for an engine step, returns the crash points it reached.
     fn run_step(
         &mut self,
         i: usize,
         step: &Step,
         fs: &Filesystem,
         t: &mut Transcript,
-    ) -> Result<(), Failure> {
+    ) -> Result<Vec<Occurrence>, Failure> {
         let n = i + 1;
         let root = &self.layout.root;
         let expectation = |msg: String| {
@@ -225,51 +283,42 @@ impl Steps<'_> {
             )
         };
         match step {
-            Step::Apply(apply) => {
-                self.baseline = without_sidecars(&self.tree()?);
-                let mut sink = MemorySink::default();
-                let mode = match apply.mode {
-                    scenario::ApplyMode::Commit => switchyard::ApplyMode::Commit,
-                    scenario::ApplyMode::DryRun => switchyard::ApplyMode::DryRun,
+            Step::Apply(_) | Step::Rollback(_) | Step::Prune(_) => {
+                if matches!(step, Step::Apply(_)) {
+                    self.baseline = without_sidecars(&self.tree()?);
+                }
+                let expect = match step {
+                    Step::Apply(a) => a.expect,
+                    Step::Rollback(r) => r.expect,
+                    Step::Prune(p) => p.expect,
+                    _ => None,
                 };
-                let result = apply_plan(root, apply).and_then(|plan| {
-                    let applied =
-                        engine(&self.scenario.policy, self.layout).apply(&plan, mode, &mut sink);
-                    self.last_plan = Some(plan);
-                    applied.map(|_| ())
-                });
-                t.facts(&sink.facts);
-                self.outcome(t, result, apply.expect).map_err(expectation)?;
-            }
-            Step::Rollback(rollback) => {
-                let plan = self.last_plan.as_ref().ok_or_else(|| {
-                    expectation("no apply step before it made a plan to roll back".into())
-                })?;
-                let mut sink = MemorySink::default();
-                let result = engine(&self.scenario.policy, self.layout)
-                    .rollback(
-                        plan,
-                        RollbackOptions {
-                            force: rollback.force,
-                        },
-                        &mut sink,
-                    )
-                    .map(|_| ());
-                t.facts(&sink.facts);
-                self.outcome(t, result, rollback.expect)
-                    .map_err(expectation)?;
-            }
-            Step::Prune(prune) => {
-                let plan = self.last_plan.as_ref().ok_or_else(|| {
-                    expectation("no apply step before it made a plan to prune".into())
-                })?;
-                let keep = usize::try_from(prune.keep.get()).unwrap_or(usize::MAX);
-                let mut sink = MemorySink::default();
-                let result = engine(&self.scenario.policy, self.layout)
-                    .prune(plan, keep, &mut sink)
-                    .map(|_| ());
-                t.facts(&sink.facts);
-                self.outcome(t, result, prune.expect).map_err(expectation)?;
+                // An apply whose paths the engine refuses has no plan; the engine says so.
+                let watched = match plan_for(self.scenario, i, root) {
+                    Ok(plan) => watched(&plan),
+                    Err(_) if matches!(step, Step::Apply(_)) => Vec::new(),
+                    Err(e) => return Err(expectation(e)),
+                };
+                let request = StepRequest {
+                    scenario_file: self.scenario.file.clone(),
+                    step: i,
+                    op: StepOp::Step,
+                    root: root.clone(),
+                    lock: self.layout.lock.clone(),
+                    store: self.layout.store.clone(),
+                    stop: None,
+                };
+                let label = format!("step {n} ({})", step.name());
+                let ended = run_to_end(
+                    &request,
+                    &self.dir.join(format!("step-{n}")),
+                    watched,
+                    label,
+                )?;
+                t.facts(&ended.facts);
+                self.outcome(t, ended.error, expect).map_err(expectation)?;
+                t.snapshot(&self.tree()?);
+                return Ok(ended.reached);
             }
             Step::Check(entries) => {
                 let problems: Vec<String> = entries
@@ -280,7 +329,7 @@ impl Steps<'_> {
                 if !problems.is_empty() {
                     return Err(expectation(problems.join("; ")));
                 }
-                return Ok(());
+                return Ok(Vec::new());
             }
             Step::Write(entries) => {
                 for (rel, entry) in entries {
@@ -292,37 +341,37 @@ impl Steps<'_> {
                 self.faults
                     .inject(fault, fs, root, &self.layout.lock)
                     .map_err(|e| harness(&format!("step {n}: injecting {fault}"), e))?;
-                return Ok(());
+                return Ok(Vec::new());
             }
             Step::Clear(fault) => {
                 self.faults
                     .clear(fault, fs, root)
                     .map_err(|e| harness(&format!("step {n}: clearing {fault}"), e))?;
-                return Ok(());
+                return Ok(Vec::new());
             }
         }
         t.snapshot(&self.tree()?);
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Records the step's result and compares it with what the scenario expects.
     fn outcome(
         &self,
         t: &mut Transcript,
-        result: Result<(), switchyard::Error>,
+        error: Option<StepError>,
         expect: Option<ErrorId>,
     ) -> Result<(), String> {
-        let got = result.as_ref().err().map(switchyard::Error::id);
+        let got = error.as_ref().map(|e| e.id);
         t.line(&json!({"result": got.map_or("ok", ErrorId::as_str)}));
-        match (result, expect) {
-            (Ok(()), None) => Ok(()),
-            (Err(e), Some(want)) if e.id() == want => Ok(()),
-            (Ok(()), Some(want)) => Err(format!("expected {want}, but it succeeded")),
-            (Err(e), want) => Err(format!(
+        match (error, expect) {
+            (None, None) => Ok(()),
+            (Some(e), Some(want)) if e.id == want => Ok(()),
+            (None, Some(want)) => Err(format!("expected {want}, but it succeeded")),
+            (Some(e), want) => Err(format!(
                 "expected {}, got {}: {}",
                 want.map_or("success", ErrorId::as_str),
-                e.id(),
-                chain(&e)
+                e.id,
+                e.message
             )),
         }
     }
