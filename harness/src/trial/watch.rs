@@ -299,6 +299,45 @@ mod tests {
         assert!(found[0].contains("usr/bin/ls was unlinked"), "{found:?}");
     }
 
+    /// The rule on what the real `strace` writes: `rm` of a target and then `mv` onto it (two
+    /// traced processes, one trace) is caught; the `mv` alone, a one-step replace, is not.
+    #[test]
+    fn a_real_trace_of_an_unlink_then_a_rename_breaks_it() {
+        let dir = Path::new("/tmp/fsmatrix-unit-tests/watch");
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let (ls, new) = (dir.join("ls"), dir.join("new"));
+        std::fs::write(&ls, "GNU ls\n").unwrap();
+        std::fs::write(&new, "uutils ls\n").unwrap();
+        let traced_run = |exe: &str, args: &[&Path]| -> String {
+            let log = dir.join(format!("{exe}.trace"));
+            let status = traced(Path::new(exe), &log)
+                .args(args)
+                .status()
+                .unwrap_or_else(|e| {
+                    panic!("running {STRACE} failed ({e}): apt-get install strace")
+                });
+            assert!(status.success(), "{exe}: {status}");
+            std::fs::read_to_string(&log).unwrap()
+        };
+        let removed = traced_run("rm", &[&ls]);
+        let renamed = traced_run("mv", &[Path::new("-T"), &new, &ls]);
+        let watched = [Watched {
+            path: std::fs::canonicalize(dir).unwrap().join("ls"),
+            rel: "ls".to_owned(),
+        }];
+        let found = violations(&parse(&(removed + &renamed)).unwrap(), &watched);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("ls was unlinked and then new was renamed onto it"),
+            "{found:?}"
+        );
+        assert_eq!(
+            violations(&parse(&renamed).unwrap(), &watched),
+            Vec::<String>::new()
+        );
+    }
+
     #[test]
     fn a_rename_away_breaks_it() {
         let found = check(&[renameat2("ls", ".ls.switchyard.1.bak", "RENAME_NOREPLACE")]);

@@ -4,6 +4,8 @@
 use std::fs;
 use std::time::Duration;
 
+use switchyard::crash::MOVE_ENV;
+
 use crate::support::{Workspace, run, sleeps_alive, slow_scenario, wait_until};
 
 #[test]
@@ -138,5 +140,38 @@ steps:
     assert_eq!(ran.code, 1, "{}", ran.all());
     assert!(ran.stdout.contains("[child-crashed]"), "{}", ran.stdout);
     assert!(ran.stdout.contains("killed by signal 9"), "{}", ran.stdout);
+    ws.assert_no_leaks();
+}
+
+/// The crash windows are the harness's, not the engine's: a crash point reported at another
+/// point's place (the engine's test-only move, `crash-points` builds only) fails the crash trials
+/// that stop there, naming the window, for apply and rollback alike.
+#[test]
+fn a_crash_point_moved_to_another_window_fails_its_crash_trial() {
+    let ws = Workspace::new("moved-crash-point");
+    ws.repo_scenario("crash-kill-apply")
+        .repo_scenario("crash-kill-rollback");
+    let ran = run(ws.fsmatrix(&["run"], &["--fs", "ext4"]));
+    assert_eq!(ran.code, 0, "unmoved, the crash trials pass: {}", ran.all());
+
+    for (scenario, moved, window) in [
+        (
+            "crash-kill-apply",
+            "apply.after_swap=apply.after_temp_link",
+            "crash_window: at apply.after_swap: usr/bin/dir is not the new link",
+        ),
+        (
+            "crash-kill-rollback",
+            "rollback.after_unlink=rollback.after_restore",
+            "crash_window: at rollback.after_unlink: usr/bin/ls still has its backup name",
+        ),
+    ] {
+        let ran = run(ws
+            .fsmatrix(&["run"], &["--fs", "ext4", scenario])
+            .env(MOVE_ENV, moved));
+        assert_eq!(ran.code, 1, "{moved}: {}", ran.all());
+        assert!(ran.stdout.contains("[crash-safety]"), "{}", ran.stdout);
+        assert!(ran.stdout.contains(window), "{}", ran.stdout);
+    }
     ws.assert_no_leaks();
 }
