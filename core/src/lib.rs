@@ -16,8 +16,8 @@
 //!   ([`SmokeRunner`]) with automatic rollback, and backups in a store on another filesystem.
 //! - Facts go to a [`FactSink`]; [`Fact::canonical`] is the redacted form.
 //! - With the `crash-points` feature (for test harnesses only), the engine names the points
-//!   between its durable steps and lets an observer stop there; without it, that code does not
-//!   exist (`scripts/check-feature-gate` shows it).
+//!   between its durable steps (with the target of the action at hand) and lets an observer
+//!   stop there; without it, that code does not exist (`scripts/check-feature-gate` shows it).
 //!
 //! Error ids and exit codes are listed in one table, in [`error`].
 //!
