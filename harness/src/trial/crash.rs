@@ -128,7 +128,7 @@ pub(crate) fn run(
     let root = &ctx.layout.root;
     let plan = plan_for(ctx.scenario, ctx.step, root).map_err(|e| harness("plan", &e))?;
     let targets = plan_targets(&plan, ctx.layout).map_err(|e| harness("targets", &e))?;
-    let before = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
+    let before = tree(ctx.layout).map_err(|e| harness("snapshot before the step", &e))?;
     let phase = match ctx.scenario.steps[ctx.step] {
         Step::Rollback(_) => Phase::Rollback,
         _ => Phase::Apply,
@@ -156,7 +156,7 @@ pub(crate) fn run(
         ));
     };
     // The tree as the stopped engine leaves it: the window its point names.
-    let at = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
+    let at = tree(ctx.layout).map_err(|e| harness("snapshot at the point", &e))?;
     if variant.how == CrashMethod::PowerCut {
         fs.shutdown().map_err(|e| harness("shutdown", &e))?;
     }
@@ -189,7 +189,7 @@ pub(crate) fn run(
         how: variant.how.as_str(),
     });
 
-    let after = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
+    let after = tree(ctx.layout).map_err(|e| harness("snapshot after the crash", &e))?;
     let target_rels: Vec<String> = targets.iter().map(|t| t.rel.clone()).collect();
     let mut failures = Vec::new();
     let mut invariant = |t: &mut Transcript, name: &str, problem: Option<String>| {

@@ -254,8 +254,13 @@ fn applied(stop: &Stop<'_>, t: &PlanTarget, problems: &mut Vec<String>) {
         problems.push(format!("{} is not linked yet", t.rel));
         return;
     }
+    let generation = |snap: &Snapshot| newest(snap, t).map(|(g, _)| g);
+    let changes = generation(stop.at) > generation(stop.before);
     if same(now, prior) {
-        // Already the link before the step: nothing to do for it.
+        // Already the link before the step (no new sidecar): nothing to do for it.
+        if changes {
+            problems.push(format!("{} is not linked yet", t.rel));
+        }
         return;
     }
     if let Some((_, names)) = newest(stop.at, t) {
@@ -277,5 +282,92 @@ fn restored(stop: &Stop<'_>, t: &PlanTarget, problems: &mut Vec<String>) {
         && (stop.at.contains_key(&names.temp) || stop.at.contains_key(&names.backup))
     {
         problems.push(format!("{} still has its temporary or backup name", t.rel));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn entry(path: &str, kind: &'static str, what: &str) -> (String, SnapshotEntry) {
+        let e = SnapshotEntry {
+            path: path.to_owned(),
+            kind,
+            mode: (kind == "file").then(|| "0755".to_owned()),
+            uid: 0,
+            gid: 0,
+            dest: (kind == "symlink").then(|| what.to_owned()),
+            size: None,
+            sha256: (kind == "file").then(|| what.to_owned()),
+            xattrs: BTreeMap::new(),
+        };
+        (path.to_owned(), e)
+    }
+
+    fn snap(entries: &[(&str, &'static str, &str)]) -> Snapshot {
+        entries.iter().map(|(p, k, w)| entry(p, k, w)).collect()
+    }
+
+    fn targets() -> Vec<PlanTarget> {
+        ["usr/bin/dir", "usr/bin/ls"]
+            .into_iter()
+            .map(|t| PlanTarget {
+                rel: t.to_owned(),
+                path: t.to_owned(),
+                slot: "usr/bin".to_owned(),
+                restore: false,
+            })
+            .collect()
+    }
+
+    const BEFORE: &[(&str, &str, &str)] = &[
+        ("usr/bin/dir", "symlink", "ls"),
+        ("usr/bin/ls", "file", "gnu"),
+    ];
+
+    fn at_ls(point: CrashPoint, at: &Snapshot) -> Option<String> {
+        let (before, targets) = (snap(BEFORE), targets());
+        check(&Stop {
+            point,
+            target: Some("usr/bin/ls"),
+            step: Phase::Apply,
+            targets: &targets,
+            before: &before,
+            baseline: &before,
+            at,
+        })
+    }
+
+    /// `usr/bin/dir` is done; `usr/bin/ls` stands between its temporary link and the exchange.
+    fn after_temp_link_of_ls() -> Snapshot {
+        snap(&[
+            ("usr/bin/.dir.switchyard.1.bak", "symlink", "ls"),
+            ("usr/bin/.dir.switchyard.1.json", "file", "sidecar"),
+            ("usr/bin/.ls.switchyard.1.json", "file", "sidecar"),
+            ("usr/bin/.ls.switchyard.1.tmp", "symlink", "../../opt/ls"),
+            ("usr/bin/dir", "symlink", "../../opt/dir"),
+            ("usr/bin/ls", "file", "gnu"),
+        ])
+    }
+
+    #[test]
+    fn the_state_after_the_temporary_link_is_that_window_and_no_other() {
+        let at = after_temp_link_of_ls();
+        assert_eq!(at_ls(CrashPoint::ApplyAfterTempLink, &at), None);
+        let wrong = at_ls(CrashPoint::ApplyAfterSwap, &at).unwrap();
+        assert!(wrong.contains("usr/bin/ls is not the new link"), "{wrong}");
+        let wrong = at_ls(CrashPoint::ApplyAfterBackupRename, &at).unwrap();
+        assert!(wrong.contains("still has its temporary name"), "{wrong}");
+    }
+
+    #[test]
+    fn an_earlier_action_not_done_is_out_of_the_window() {
+        let mut at = after_temp_link_of_ls();
+        at.extend([entry("usr/bin/dir", "symlink", "ls")]);
+        at.remove("usr/bin/.dir.switchyard.1.bak");
+        let wrong = at_ls(CrashPoint::ApplyAfterTempLink, &at).unwrap();
+        assert!(wrong.contains("usr/bin/dir"), "{wrong}");
     }
 }
