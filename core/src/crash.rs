@@ -1,7 +1,8 @@
 //! Named crash points between the engine's durable steps (feature `crash-points` only).
 //!
-//! The engine calls [`reach`] at each point; a test process installs an observer that stops there
-//! (blocks until it is killed, or cuts the filesystem's power first). Without the feature this
+//! The engine calls [`reach`] at each point, with the target of the action it is working on; a
+//! test process installs an observer that stops there (blocks until it is killed, or cuts the
+//! filesystem's power first), or records every point reached. Without the feature this
 //! module does not exist and the call sites compile to nothing.
 //!
 //! Written here rather than with the `fail` crate: that crate's points are untyped strings that
@@ -125,19 +126,84 @@ impl<'de> Deserialize<'de> for CrashPoint {
     }
 }
 
-type Observer = Box<dyn Fn(CrashPoint) + Send + Sync>;
+type Observer = Box<dyn Fn(CrashPoint, Option<&str>) + Send + Sync>;
 
 static OBSERVER: OnceLock<Observer> = OnceLock::new();
 
-/// Installs the process's one observer. Returns `false` if one was already installed.
-pub fn set_observer(observer: impl Fn(CrashPoint) + Send + Sync + 'static) -> bool {
+/// Installs the process's one observer. It is called with the point and, for a point inside one
+/// action, that action's target (relative to the root); plan-wide points (after the sidecars,
+/// after the final sync) have none. Returns `false` if one was already installed.
+pub fn set_observer(observer: impl Fn(CrashPoint, Option<&str>) + Send + Sync + 'static) -> bool {
     OBSERVER.set(Box::new(observer)).is_ok()
 }
 
+/// Names the environment variable that moves a crash point, for the harness's self-test that a
+/// crash point reported in the wrong window fails its trials: `POINT=OTHER` reports `POINT`
+/// where the engine reaches `OTHER` (right after `OTHER` itself), and no longer at its own place.
+pub const MOVE_ENV: &str = "SWITCHYARD_CRASH_POINT_MOVE";
+
+/// A point reported at another point's place instead of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    pub point: CrashPoint,
+    pub to: CrashPoint,
+}
+
+/// The error of a [`MOVE_ENV`] value that is not `POINT=OTHER` with two distinct points.
+#[derive(Debug, thiserror::Error)]
+pub enum BadMove {
+    #[error("expected `POINT=OTHER`, got `{0}`")]
+    Form(String),
+    #[error(transparent)]
+    Point(#[from] UnknownCrashPoint),
+    #[error("`{0}` cannot be moved onto itself")]
+    Same(CrashPoint),
+}
+
+impl FromStr for Moved {
+    type Err = BadMove;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (point, to) = s
+            .split_once('=')
+            .ok_or_else(|| BadMove::Form(s.to_owned()))?;
+        let moved = Moved {
+            point: point.trim().parse()?,
+            to: to.trim().parse()?,
+        };
+        if moved.point == moved.to {
+            return Err(BadMove::Same(moved.point));
+        }
+        Ok(moved)
+    }
+}
+
+/// The move [`MOVE_ENV`] asks for, read once. A malformed value stops the process: a self-test
+/// that meant to move a point must not silently run with none moved.
+fn moved() -> Option<Moved> {
+    static MOVED: OnceLock<Option<Moved>> = OnceLock::new();
+    *MOVED.get_or_init(|| {
+        let value = std::env::var(MOVE_ENV).ok()?;
+        Some(
+            value
+                .parse()
+                .unwrap_or_else(|e| panic!("{MOVE_ENV}={value}: {e}")),
+        )
+    })
+}
+
 /// Called by the engine at each point.
-pub(crate) fn reach(point: CrashPoint) {
-    if let Some(observer) = OBSERVER.get() {
-        observer(point);
+pub(crate) fn reach(point: CrashPoint, target: Option<&str>) {
+    let Some(observer) = OBSERVER.get() else {
+        return;
+    };
+    match moved() {
+        Some(m) if m.point == point => {}
+        Some(m) if m.to == point => {
+            observer(point, target);
+            observer(m.point, target);
+        }
+        _ => observer(point, target),
     }
 }
 
@@ -158,5 +224,29 @@ mod tests {
                 Phase::Rollback => "rollback.",
             }));
         }
+    }
+
+    #[test]
+    fn a_move_names_two_distinct_points() {
+        let m: Moved = "apply.after_swap=apply.after_temp_link".parse().unwrap();
+        assert_eq!(
+            m,
+            Moved {
+                point: CrashPoint::ApplyAfterSwap,
+                to: CrashPoint::ApplyAfterTempLink
+            }
+        );
+        assert!(matches!(
+            "apply.after_swap".parse::<Moved>(),
+            Err(BadMove::Form(_))
+        ));
+        assert!(matches!(
+            "apply.after_swap=apply.after_swap".parse::<Moved>(),
+            Err(BadMove::Same(_))
+        ));
+        assert!(matches!(
+            "apply.after_swap=nowhere".parse::<Moved>(),
+            Err(BadMove::Point(_))
+        ));
     }
 }

@@ -17,8 +17,8 @@
 //!   ([`SmokeRunner`]) with automatic rollback, and backups in a store on another filesystem.
 //! - Facts go to a [`FactSink`]; [`Fact::canonical`] is the redacted form.
 //! - With the `crash-points` feature (for test harnesses only), the engine names the points
-//!   between its durable steps and lets an observer stop there; without it, that code does not
-//!   exist (`scripts/check-feature-gate` shows it).
+//!   between its durable steps (with the target of the action at hand) and lets an observer
+//!   stop there; without it, that code does not exist (`scripts/check-feature-gate` shows it).
 //!
 //! Error ids and exit codes are listed in one table, in [`error`].
 //!
@@ -73,10 +73,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// `crash_point!(P)` for a plan-wide point, `crash_point!(P, target)` for a point inside the
+/// action on `target` (its path relative to the root). Nothing without `crash-points`.
 macro_rules! crash_point {
     ($point:ident) => {{
         #[cfg(feature = "crash-points")]
-        $crate::crash::reach($crate::crash::CrashPoint::$point);
+        $crate::crash::reach($crate::crash::CrashPoint::$point, None);
+    }};
+    ($point:ident, $target:expr) => {{
+        #[cfg(feature = "crash-points")]
+        $crate::crash::reach($crate::crash::CrashPoint::$point, Some($target));
     }};
 }
 

@@ -71,12 +71,12 @@ pub(crate) fn link_into_place(
     let dir = target.dir.fd();
     let temp = slot.names.temp.as_os_str();
     sys::symlink_at(OsStr::new(dest), dir, temp).map_err(target.io(Step::TempLink))?;
-    crash_point!(ApplyAfterTempLink);
+    crash_point!(ApplyAfterTempLink, &target.rel);
 
     if *prior == ObjectState::None {
         return match sys::rename_noreplace(dir, temp, dir, &target.name) {
             Ok(()) => {
-                crash_point!(ApplyAfterSwap);
+                crash_point!(ApplyAfterSwap, &target.rel);
                 Ok(false)
             }
             Err(e) => {
@@ -102,7 +102,7 @@ pub(crate) fn link_into_place(
             return Err(target.io(Step::Exchange)(e));
         }
     }
-    crash_point!(ApplyAfterSwap);
+    crash_point!(ApplyAfterSwap, &target.rel);
     match is_inspected(target, dir, temp, (prior, identity)) {
         Ok(true) => {}
         Ok(false) => {
@@ -154,7 +154,7 @@ pub(crate) fn link_into_place(
             ));
         }
     };
-    crash_point!(ApplyAfterBackupRename);
+    crash_point!(ApplyAfterBackupRename, &target.rel);
     Ok(degraded)
 }
 
@@ -252,8 +252,8 @@ fn link_by_hard_link(
         let _ = sys::unlink_if_exists(backup_dir, &slot.names.backup);
         return Err(cleanup(target.io(Step::Rename)(e)));
     }
-    crash_point!(ApplyAfterSwap);
-    crash_point!(ApplyAfterBackupRename);
+    crash_point!(ApplyAfterSwap, &target.rel);
+    crash_point!(ApplyAfterBackupRename, &target.rel);
     Ok(degraded)
 }
 
@@ -323,7 +323,7 @@ pub(crate) fn restore_prior(
 
     if sidecar.prior == ObjectState::None {
         sys::unlink_at(dir, &target.name).map_err(target.restore_err(Step::Unlink))?;
-        crash_point!(RollbackAfterRestore);
+        crash_point!(RollbackAfterRestore, &target.rel);
         remove_leftovers(target, sidecar, slot)?;
         return Ok(Restored::Done {
             degraded: false,
@@ -348,17 +348,17 @@ pub(crate) fn restore_prior(
 
     let degraded = match sys::rename_exchange(from_dir, from, dir, &target.name) {
         Ok(()) => {
-            crash_point!(RollbackAfterRestore);
+            crash_point!(RollbackAfterRestore, &target.rel);
             // What the swap placed (or, forced, the drifted object) now sits where the backup was.
             sys::unlink_at(from_dir, from).map_err(target.restore_err(Step::Unlink))?;
-            crash_point!(RollbackAfterUnlink);
+            crash_point!(RollbackAfterUnlink, &target.rel);
             false
         }
         Err(e) if is(&e, Errno::INVAL) => {
             sys::rename_replace(from_dir, from, dir, &target.name)
                 .map_err(target.restore_err(Step::Rename))?;
-            crash_point!(RollbackAfterRestore);
-            crash_point!(RollbackAfterUnlink);
+            crash_point!(RollbackAfterRestore, &target.rel);
+            crash_point!(RollbackAfterUnlink, &target.rel);
             false
         }
         Err(e) if is(&e, Errno::XDEV) => {
@@ -369,14 +369,14 @@ pub(crate) fn restore_prior(
                 .map_err(target.restore_err(Step::CopyBackup))?;
             sys::rename_exchange(dir, &names.temp, dir, &target.name)
                 .map_err(target.restore_err(Step::Exchange))?;
-            crash_point!(RollbackAfterRestore);
+            crash_point!(RollbackAfterRestore, &target.rel);
             // The restored target is durable before the store's copy, the only other one, goes;
             // the store copy goes before the displaced link, which marks the restore as the
             // engine's until the end (see `second_original`).
             sys::fsync(dir).map_err(target.restore_err(Step::Sync))?;
             sys::unlink_at(from_dir, from).map_err(target.restore_err(Step::Unlink))?;
             sys::unlink_at(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
-            crash_point!(RollbackAfterUnlink);
+            crash_point!(RollbackAfterUnlink, &target.rel);
             true
         }
         Err(e) => return Err(target.restore_err(Step::Exchange)(e)),

@@ -36,7 +36,7 @@ fn tree(sb: &Sandbox) {
 fn child(dir: std::path::PathBuf) {
     let point: CrashPoint = std::env::var(CRASH_AT).unwrap().parse().unwrap();
     let marker = dir.join("reached");
-    set_observer(move |reached| {
+    set_observer(move |reached, _target| {
         if reached == point {
             fs::write(&marker, point.name()).unwrap();
             loop {
@@ -131,7 +131,7 @@ fn kill_at_every_crash_point() {
 /// immutable, so both the backup rename and the exchange back fail; it reports the error.
 fn strand_child(dir: std::path::PathBuf) {
     let bin = dir.join("root/usr/bin");
-    set_observer(move |reached| {
+    set_observer(move |reached, _target| {
         if reached == CrashPoint::ApplyAfterSwap {
             support::set_immutable(&bin, true);
         }
@@ -188,7 +188,7 @@ fn a_failed_undo_keeps_the_record_of_the_stranded_original() {
 fn replace_child(dir: std::path::PathBuf) {
     let target = dir.join("root/usr/bin/ls");
     let done = std::sync::atomic::AtomicBool::new(false);
-    set_observer(move |reached| {
+    set_observer(move |reached, _target| {
         if reached == CrashPoint::ApplyAfterTempLink
             && !done.swap(true, std::sync::atomic::Ordering::SeqCst)
         {
@@ -247,7 +247,7 @@ fn a_target_replaced_before_the_exchange_is_swapped_back() {
 fn undo_fails_child(dir: std::path::PathBuf) {
     let bin = dir.join("root/usr/bin");
     let done = std::sync::atomic::AtomicBool::new(false);
-    set_observer(move |reached| {
+    set_observer(move |reached, _target| {
         if reached == CrashPoint::ApplyAfterBackupRename
             && !done.swap(true, std::sync::atomic::Ordering::SeqCst)
         {

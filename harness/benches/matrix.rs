@@ -57,13 +57,25 @@ fn fsmatrix_with(work: &Path, args: &[&str], env: &[(&str, &str)]) -> Duration {
 }
 
 /// The fixtures a trial of `scenario` on `fs` creates, and whether each is recorded: one
-/// filesystem per variant (a point and a method, or one recorded variant), plus one per variant
-/// for a backup store on a second filesystem (tmpfs, or a recorded ext4 for recorded variants).
+/// filesystem per variant (for a crash trial, its probe run and one per crash point reached, as
+/// its golden file lists them, or one recorded variant), plus one per variant for a backup store
+/// on a second filesystem (tmpfs, or a recorded ext4 for the recorded variant).
 fn fixtures(scenario: &Scenario, fs: FsKind) -> Vec<(FsKind, bool)> {
-    let (stopped, recorded) = scenario.crash().map_or((1, 0), |c| {
-        let recorded = usize::from(c.how.contains(&CrashMethod::Recorded));
-        (c.points().len() * (c.how.len() - recorded), recorded)
-    });
+    let (stopped, recorded) = match scenario.crash() {
+        None => (1, 0),
+        Some(c) => {
+            let golden = workspace()
+                .join("golden")
+                .join(format!("{}.jsonl", scenario.name));
+            let variants = std::fs::read_to_string(&golden)
+                .unwrap_or_else(|e| panic!("{}: {e}", golden.display()))
+                .lines()
+                .filter(|l| l.starts_with(r#"{"variant":"#))
+                .count();
+            let recorded = usize::from(c.how.contains(&CrashMethod::Recorded));
+            (variants - recorded, recorded)
+        }
+    };
     let second = scenario.policy.overrides.backup_store == Some(BackupStore::SecondFilesystem);
     let mut kinds = vec![(fs, false); stopped];
     kinds.extend(std::iter::repeat_n((fs, true), recorded));

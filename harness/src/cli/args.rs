@@ -80,9 +80,9 @@ pub enum Command {
     /// Run one trial (used by `run`; not for people).
     #[command(name = "__trial", hide = true)]
     Trial { request: PathBuf, report: PathBuf },
-    /// Run a crash step until its crash point (used by crash trials).
-    #[command(name = "__crash-child", hide = true)]
-    CrashChild { request: PathBuf },
+    /// Run one engine step of a trial, reporting the crash points it reaches (used by trials).
+    #[command(name = "__step", hide = true)]
+    Step { request: PathBuf },
     /// Hold the engine's lock until killed (used by the `hold_lock` fault).
     #[command(name = "__hold-lock", hide = true)]
     HoldLock { lock: PathBuf },

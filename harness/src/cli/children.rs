@@ -1,4 +1,4 @@
-//! The hidden subcommands `fsmatrix` runs itself as: a trial, a crash step, a lock holder.
+//! The hidden subcommands `fsmatrix` runs itself as: a trial, an engine step, a lock holder.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -37,13 +37,14 @@ pub(super) fn trial(request: &Path, report: &Path) -> Result<ExitCode, HarnessEr
     Ok(ExitCode::SUCCESS)
 }
 
-/// `__crash-child REQUEST`: run a crash step until the harness kills it at its crash point.
-pub(super) fn crash_child(request: &Path) -> Result<ExitCode, HarnessError> {
+/// `__step REQUEST`: run one engine step of a trial, stopping at a crash point if asked (then the
+/// harness kills it there).
+pub(super) fn step(request: &Path) -> Result<ExitCode, HarnessError> {
     die_with_parent();
-    match trial::crash_child(request) {
+    match trial::step_child(request) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(message) => {
-            eprintln!("fsmatrix __crash-child: {message}");
+            eprintln!("fsmatrix __step: {message}");
             Ok(ExitCode::FAILURE)
         }
     }

@@ -44,7 +44,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, HarnessError> {
             image::bootstrap(&cli.work_dir, force, &mirror)
         }
         Command::Trial { request, report } => children::trial(&request, &report),
-        Command::CrashChild { request } => children::crash_child(&request),
+        Command::Step { request } => children::step(&request),
         Command::HoldLock { lock } => children::hold_lock(&lock),
     }
 }

@@ -1,7 +1,7 @@
 //! The offline base image: a debootstrap root filesystem imported through the Engine API.
 //!
 //! For machines that reach a Debian mirror but no image registry. `debootstrap --variant=minbase`
-//! with the mkfs tools and busybox included writes a root filesystem into a temporary directory;
+//! with the mkfs tools, busybox and strace included writes a root filesystem into a temporary directory;
 //! a tar of it is streamed into the engine's import (`POST /images/create?fromSrc=-`) as
 //! `switchyard-fsmatrix-base:bookworm`; the directory is removed on every path.
 
@@ -25,7 +25,7 @@ pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 pub const SUITE: &str = "bookworm";
 
 /// Packages added to `minbase`: the mkfs tools and the engine's rescue toolset.
-pub const INCLUDE: &str = "e2fsprogs,btrfs-progs,xfsprogs,busybox";
+pub const INCLUDE: &str = "e2fsprogs,btrfs-progs,xfsprogs,busybox,strace";
 
 /// Label on the bootstrapped base image.
 pub const BASE_IMAGE_LABEL: &str = "io.switchyard.fsmatrix.base-image";

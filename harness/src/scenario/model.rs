@@ -339,7 +339,8 @@ impl fmt::Display for Fault {
     }
 }
 
-/// Crash trials: one per crash point and method.
+/// Crash trials: one per occurrence of a chosen crash point (a point and the action that reaches
+/// it, as a probe run of the step records them) and method.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrashSpec {
     /// The phase of the step that carries it; every point belongs to it.
@@ -350,18 +351,27 @@ pub struct CrashSpec {
 }
 
 impl CrashSpec {
-    /// The points to crash at, `every` expanded to the phase's points in engine order.
-    pub fn points(&self) -> Vec<CrashPoint> {
+    /// Whether the trials crash at `point` (every time a step reaches it).
+    pub fn selects(&self, point: CrashPoint) -> bool {
         match &self.at {
-            CrashAt::Every => CrashPoint::of_phase(self.phase).collect(),
-            CrashAt::Points(points) => points.clone(),
+            CrashAt::Every => true,
+            CrashAt::Points(points) => points.contains(&point),
+        }
+    }
+
+    /// The points named one by one; each must be reached (none for `every`).
+    pub fn listed(&self) -> &[CrashPoint] {
+        match &self.at {
+            CrashAt::Every => &[],
+            CrashAt::Points(points) => points,
         }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CrashAt {
-    /// Every crash point of the phase.
+    /// Every crash point the step reaches, at every action that reaches it (rollback points
+    /// included where an apply undoes its changes).
     Every,
     /// These points, as listed: at least one, no duplicates.
     Points(Vec<CrashPoint>),
@@ -448,10 +458,14 @@ mod tests {
             ],
         );
         assert_eq!(s.crash(), Some(&crash));
-        assert_eq!(
-            crash.points(),
-            CrashPoint::of_phase(Phase::Rollback).collect::<Vec<_>>()
-        );
+        assert!(CrashPoint::ALL.into_iter().all(|p| crash.selects(p)));
+        assert_eq!(crash.listed(), []);
+        let listed = CrashSpec {
+            at: CrashAt::Points(vec![CrashPoint::RollbackAfterFsync]),
+            ..crash
+        };
+        assert!(listed.selects(CrashPoint::RollbackAfterFsync));
+        assert!(!listed.selects(CrashPoint::RollbackAfterRestore));
     }
 
     #[test]

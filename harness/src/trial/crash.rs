@@ -1,114 +1,54 @@
-//! Crash trials: the crash step runs in a child process that stops at a crash point and is
-//! killed there (`kill`), or whose filesystem is shut down without flushing its log first
-//! (`power_cut`). Then the harness checks what survived and that rollback recovers exactly.
+//! Crash trials: the crash step runs in a step child that stops at one occurrence of a crash
+//! point and is killed there (`kill`), or whose filesystem is shut down without flushing its log
+//! first (`power_cut`). The harness checks that the tree was in the window the point names while
+//! the engine stood there (`window.rs`), then what survived, and that rollback recovers exactly.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::io;
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use rustix::process::{Pid, Signal, kill_process};
+use serde::Serialize;
 use serde_json::json;
-use switchyard::crash::{CrashPoint, set_observer};
-use switchyard::{
-    ApplyMode, EngineFile, EngineName, MemorySink, Plan, RollbackOptions, store_dir_for_root,
-};
+use switchyard::crash::Phase;
+use switchyard::{ActionKind, EngineFile, EngineName, Plan, store_dir_for_root};
 
-use super::engine::{Layout, apply_plan, engine};
+use super::engine::Layout;
+use super::step::{
+    Occurrence, Progress, Running, StepOp, StepRequest, plan_for, run_to_end, watched,
+};
+use super::window::{self, PlanTarget};
 use crate::fixture::Filesystem;
 use crate::report::{Failure, FailureKind};
-use crate::scenario::{self, CrashMethod, Scenario, Step};
+use crate::scenario::{CrashMethod, Scenario, Step};
 use crate::transcript::{Snapshot, Transcript, snapshot};
 
-/// One crash trial of a scenario: a point and a method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One crash trial of a scenario: where to stop and how to crash.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CrashVariant {
-    pub(crate) point: CrashPoint,
+    pub(crate) at: Occurrence,
     pub(crate) how: CrashMethod,
 }
 
 impl CrashVariant {
     pub(crate) fn name(&self) -> String {
-        format!("{}/{}", self.point, self.how.as_str())
+        format!("{}/{}", self.at.name(), self.how.as_str())
     }
 }
 
-/// What the crash child needs to run the crash step on its own.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CrashRequest {
-    pub scenario_file: PathBuf,
-    /// Index of the crash step in the scenario's steps.
-    pub step: usize,
-    pub point: CrashPoint,
-    pub root: PathBuf,
-    pub lock: PathBuf,
-    pub store: Option<PathBuf>,
-}
-
-const REACHED: &str = "reached";
-const FINISHED: &str = "finished";
-
-/// The plan a step works on: an apply's own plan, or for a rollback the plan of the last apply
-/// before it.
-pub(crate) fn plan_for(scenario: &Scenario, step: usize, root: &Path) -> Result<Plan, String> {
-    scenario.steps[..=step]
-        .iter()
-        .rev()
-        .find_map(|s| match s {
-            Step::Apply(apply) => Some(apply),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            format!(
-                "step {}: there is no apply step before it to roll back",
-                step + 1
-            )
-        })
-        .and_then(|apply| apply_plan(root, apply).map_err(|e| e.to_string()))
-}
-
-/// The body of `fsmatrix __crash-child REQUEST`: run the step, stopping at the point.
-pub fn crash_child(request: &Path) -> Result<(), String> {
-    let text =
-        std::fs::read_to_string(request).map_err(|e| format!("{}: {e}", request.display()))?;
-    let req: CrashRequest = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    let scenario = scenario::load_file(&req.scenario_file).map_err(|e| e.to_string())?;
-    let point = req.point;
-    set_observer(move |reached| {
-        if reached == point {
-            let mut out = io::stdout().lock();
-            let _ = writeln!(out, "{REACHED}");
-            let _ = out.flush();
-            // Stay here until the harness kills this process.
-            loop {
-                std::thread::park();
-            }
-        }
-    });
-    let layout = Layout {
-        root: req.root.clone(),
-        lock: req.lock.clone(),
-        store: req.store.clone(),
-    };
-    let engine = engine(&scenario.policy, &layout);
-    let plan = plan_for(&scenario, req.step, &req.root)?;
-    let mut sink = MemorySink::default();
-    let result = match &scenario.steps[req.step] {
-        Step::Rollback(r) => engine
-            .rollback(&plan, RollbackOptions { force: r.force }, &mut sink)
-            .map(|_| ()),
-        _ => engine
-            .apply(&plan, ApplyMode::Commit, &mut sink)
-            .map(|_| ()),
-    };
-    let verdict = match &result {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => e.id().to_string(),
-    };
-    println!("{FINISHED} {verdict}");
-    result.map_err(|e| e.to_string())
+/// The transcript line naming where a crash trial crashed: the point and, for a point inside an
+/// action, the action's kind and target.
+#[derive(Serialize)]
+struct Hit<'a> {
+    crash: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nth: Option<usize>,
+    how: &'static str,
 }
 
 /// The state a crash trial checks against.
@@ -121,11 +61,61 @@ pub(crate) struct CrashContext<'a> {
     pub(crate) baseline: &'a Snapshot,
 }
 
-/// Runs the crash step in a child, crashes it, and checks the invariants. Writes the
-/// deterministic part of what happened to the transcript.
+impl CrashContext<'_> {
+    fn request(&self, op: StepOp, stop: Option<Occurrence>) -> StepRequest {
+        StepRequest {
+            scenario_file: self.scenario.file.clone(),
+            step: self.step,
+            op,
+            root: self.layout.root.clone(),
+            lock: self.layout.lock.clone(),
+            store: self.layout.store.clone(),
+            stop,
+        }
+    }
+}
+
+/// The plan's targets in the engine's order, with their real paths in snapshots.
+fn plan_targets(plan: &Plan, layout: &Layout) -> io::Result<Vec<PlanTarget>> {
+    let root = std::fs::canonicalize(&layout.root)?;
+    plan.actions()
+        .iter()
+        .map(|a| {
+            let target = a.target();
+            let parent = std::fs::canonicalize(root.join(target.parent_rel()))?;
+            let parent = parent
+                .strip_prefix(&root)
+                .map_err(io::Error::other)?
+                .to_string_lossy()
+                .into_owned();
+            let name = target.file_name().to_string_lossy();
+            let join = |dir: &str| {
+                if dir.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{dir}/{name}")
+                }
+            };
+            let slot = match (&layout.store, parent.is_empty()) {
+                (None, _) => parent.clone(),
+                (Some(_), true) => "@store".to_owned(),
+                (Some(_), false) => format!("@store/{parent}"),
+            };
+            Ok(PlanTarget {
+                rel: target.display_rel(),
+                path: join(&parent),
+                slot,
+                restore: *a.kind() == ActionKind::Restore,
+            })
+        })
+        .collect()
+}
+
+/// Runs the crash step in a step child, crashes it at the variant's point, and checks the
+/// window and the invariants. Writes the deterministic part of what happened to the transcript.
 pub(crate) fn run(
     ctx: &CrashContext<'_>,
-    variant: CrashVariant,
+    variant: &CrashVariant,
     fs: &mut Filesystem,
     t: &mut Transcript,
 ) -> Result<(), Failure> {
@@ -137,75 +127,70 @@ pub(crate) fn run(
     };
     let root = &ctx.layout.root;
     let plan = plan_for(ctx.scenario, ctx.step, root).map_err(|e| harness("plan", &e))?;
-    let before = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
-
-    let request = CrashRequest {
-        scenario_file: ctx.scenario.file.clone(),
-        step: ctx.step,
-        point: variant.point,
-        root: root.clone(),
-        lock: ctx.layout.lock.clone(),
-        store: ctx.layout.store.clone(),
+    let targets = plan_targets(&plan, ctx.layout).map_err(|e| harness("targets", &e))?;
+    let before = tree(ctx.layout).map_err(|e| harness("snapshot before the step", &e))?;
+    let phase = match ctx.scenario.steps[ctx.step] {
+        Step::Rollback(_) => Phase::Rollback,
+        _ => Phase::Apply,
     };
-    let request_file = ctx.dir.join("crash-request.json");
-    std::fs::write(
-        &request_file,
-        serde_json::to_vec(&request).unwrap_or_default(),
-    )
-    .map_err(|e| harness("request", &e))?;
-    let stderr =
-        File::create(ctx.dir.join("crash-child.stderr")).map_err(|e| harness("stderr", &e))?;
-    let mut child = Command::new(std::env::current_exe().map_err(|e| harness("exe", &e))?)
-        .arg("__crash-child")
-        .arg(&request_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .map_err(|e| harness("spawn", &e))?;
-    let mut first = String::new();
-    if let Some(out) = child.stdout.take() {
-        BufReader::new(out)
-            .read_line(&mut first)
-            .map_err(|e| harness("read", &e))?;
-    }
-    let reached = first.trim() == REACHED;
-    if reached {
-        if variant.how == CrashMethod::PowerCut {
-            fs.shutdown().map_err(|e| harness("shutdown", &e))?;
-        }
-        let _ = child.kill();
-        child.wait().map_err(|e| harness("wait", &e))?;
-        if variant.how == CrashMethod::PowerCut {
-            fs.remount_after_shutdown()
-                .map_err(|e| harness("remount", &e))?;
-        }
-    } else {
-        let status = child.wait().map_err(|e| harness("wait", &e))?;
-        if !status.success() {
-            let err =
-                std::fs::read_to_string(ctx.dir.join("crash-child.stderr")).unwrap_or_default();
-            return Err(Failure::new(
-                FailureKind::Expectation,
-                format!(
-                    "crash trial {}: the step failed before reaching the point ({status}, {}): {}",
-                    variant.name(),
-                    first.trim(),
-                    err.trim()
-                ),
-            ));
-        }
-    }
-    t.line(
-        &json!({"crash": variant.point.name(), "how": variant.how.as_str(), "reached": reached}),
-    );
 
-    let after = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
-    let targets: Vec<String> = plan
-        .actions()
-        .iter()
-        .map(|a| a.target().display_rel())
-        .collect();
+    let label = format!("step {} (crash {})", ctx.step + 1, variant.name());
+    let request = ctx.request(StepOp::Step, Some(variant.at.clone()));
+    let mut running = Running::spawn(
+        &request,
+        &ctx.dir.join("crash-step"),
+        watched(&plan),
+        label.clone(),
+    )?;
+    let Some(Progress::Stopped { pid }) = running.progress()? else {
+        let reached: Vec<String> = running.reached().iter().map(Occurrence::name).collect();
+        running.wait(false)?;
+        return Err(Failure::new(
+            FailureKind::Expectation,
+            format!(
+                "{label}: the step ended without reaching {}, which its probe run reached \
+                 (reached: {})",
+                variant.at.name(),
+                reached.join(", ")
+            ),
+        ));
+    };
+    // The tree as the stopped engine leaves it: the window its point names.
+    let at = tree(ctx.layout).map_err(|e| harness("snapshot at the point", &e))?;
+    if variant.how == CrashMethod::PowerCut {
+        fs.shutdown().map_err(|e| harness("shutdown", &e))?;
+    }
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| harness("kill", &format!("bad pid {pid}")))?;
+    kill_process(pid, Signal::KILL).map_err(|e| harness("kill", &e))?;
+    let watched_crash = running.wait(true);
+    if variant.how == CrashMethod::PowerCut {
+        fs.remount_after_shutdown()
+            .map_err(|e| harness("remount", &e))?;
+    }
+    watched_crash?;
+
+    let action = variant.at.target.as_ref().and_then(|target| {
+        plan.actions()
+            .iter()
+            .find(|a| a.target().display_rel() == *target)
+            .map(|a| match a.kind() {
+                ActionKind::Link { .. } => "link",
+                ActionKind::Restore => "restore",
+            })
+    });
+    t.line(&Hit {
+        crash: variant.at.point.name(),
+        action,
+        target: variant.at.target.as_deref(),
+        nth: (variant.at.nth > 1).then_some(variant.at.nth),
+        how: variant.how.as_str(),
+    });
+
+    let after = tree(ctx.layout).map_err(|e| harness("snapshot after the crash", &e))?;
+    let target_rels: Vec<String> = targets.iter().map(|t| t.rel.clone()).collect();
     let mut failures = Vec::new();
     let mut invariant = |t: &mut Transcript, name: &str, problem: Option<String>| {
         t.line(&json!({"invariant": name, "ok": problem.is_none()}));
@@ -214,27 +199,41 @@ pub(crate) fn run(
         }
     };
 
+    // 0. While the engine stood at the point, the tree was in the window the point names.
+    let stop = window::Stop {
+        point: variant.at.point,
+        target: variant.at.target.as_deref(),
+        step: phase,
+        targets: &targets,
+        before: &before,
+        baseline: ctx.baseline,
+        at: &at,
+    };
+    invariant(t, "crash_window", window::check(&stop));
     // 1. Every target exists and is what it was before the step, or the new link.
     invariant(
         t,
         "targets_present",
-        targets_problem(&targets, &before, &after, ctx.baseline),
+        targets_problem(&target_rels, &before, &after, ctx.baseline),
     );
     // 2. Everything else, including what earlier steps committed, survived the crash.
     invariant(
         t,
         "others_survived",
-        survivors_problem(&targets, &before, &after),
+        survivors_problem(&target_rels, &before, &after),
     );
-    // 3. Rollback in a fresh process brings back the exact tree before the apply.
-    let recovered = engine(&ctx.scenario.policy, ctx.layout)
-        .rollback(
-            &plan,
-            RollbackOptions::default(),
-            &mut MemorySink::default(),
-        )
-        .map_err(|e| format!("rollback after the crash failed: {e}"))
-        .and_then(|_| tree(ctx.layout).map_err(|e| e.to_string()));
+    // 3. Rollback in a fresh step child brings back the exact tree before the apply.
+    let recovered = run_to_end(
+        &ctx.request(StepOp::Recover, None),
+        &ctx.dir.join("recover"),
+        watched(&plan),
+        format!("recovery after crash {}", variant.name()),
+    )?
+    .error
+    .map_or_else(
+        || tree(ctx.layout).map_err(|e| e.to_string()),
+        |e| Err(format!("rollback after the crash failed: {}", e.message)),
+    );
     let restored = match &recovered {
         Ok(now) => {
             let (now, base) = (without_sidecars(now), without_sidecars(ctx.baseline));
@@ -248,7 +247,7 @@ pub(crate) fn run(
     let debris = recovered.as_ref().ok().and_then(|now| {
         let left: Vec<&String> = now
             .keys()
-            .filter(|p| engine_name_of(p, &targets).is_some_and(|f| f != EngineFile::Sidecar))
+            .filter(|p| engine_name_of(p, &target_rels).is_some_and(|f| f != EngineFile::Sidecar))
             .collect();
         (!left.is_empty()).then(|| format!("left behind: {left:?}"))
     });
@@ -266,7 +265,7 @@ pub(crate) fn run(
     }
 }
 
-/// The scenario root and, if there is one, the root's directory in the backup store (which the
+/// The scenario root and, if there is one, the root's own directory in the backup store (which the
 /// engine creates on the first backup; the directory's name holds the root's host path, so it
 /// is left out).
 pub(crate) fn tree(layout: &Layout) -> io::Result<Snapshot> {

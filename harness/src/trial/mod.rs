@@ -6,11 +6,14 @@ mod engine;
 mod faults;
 mod recorded;
 mod run;
+mod step;
 mod strays;
 mod tree;
 mod verdicts;
+mod watch;
+mod window;
 
-pub use crash::crash_child;
 pub use faults::hold_lock_forever;
 pub use run::{TrialReport, TrialRequest, run_trial};
+pub use step::{StepRequest, step_child};
 pub use strays::adopt_orphans;

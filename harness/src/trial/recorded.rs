@@ -11,11 +11,11 @@ use serde_json::json;
 use switchyard::{ApplyMode, EngineFile, MemorySink, Plan, RollbackOptions};
 
 use super::crash::{
-    CrashContext, describe_difference, engine_name_of, plan_for, survivors_problem, tree,
-    without_sidecars,
+    CrashContext, describe_difference, engine_name_of, survivors_problem, tree, without_sidecars,
 };
 use super::crash_state::{self, Expected};
 use super::engine::engine;
+use super::step::plan_for;
 use crate::blocklog::{self, Bounds, CrashState};
 use crate::error::chain;
 use crate::fixture::{Filesystem, Recording};

@@ -9,15 +9,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use switchyard::{ErrorId, MemorySink, Plan, RollbackOptions};
+use switchyard::ErrorId;
 
 use super::crash::{self, CrashContext, CrashVariant, without_sidecars};
-use super::engine::lock_bound;
-use super::engine::{
-    Layout, apply_plan, engine, wants_same_filesystem_store, wants_second_filesystem,
-};
+use super::engine::{Layout, lock_bound, wants_same_filesystem_store, wants_second_filesystem};
 use super::faults::Faults;
 use super::recorded;
+use super::step::{Occurrence, StepError, StepOp, StepRequest, plan_for, run_to_end, watched};
 use super::strays;
 use super::tree;
 use super::verdicts::{PriorInodes, lock_wait};
@@ -47,8 +45,25 @@ pub struct TrialReport {
     pub crash_states: CrashStates,
 }
 
-/// Runs every variant of the trial: one, or one per crash point and method. Runs in the trial
-/// child, which leads its own process group: what the variant started is killed at its end.
+/// What a variant of a trial does at the crash step.
+#[derive(Clone, Debug)]
+enum Variant {
+    /// No crash step: the scenario as written.
+    Plain,
+    /// Runs the crash step to its end and records every crash point it reaches: the list the
+    /// crash variants are made from.
+    Probe,
+    Crash(CrashVariant),
+    /// The crash step recorded on the block level, and every crash state of its log checked.
+    Recorded,
+}
+
+/// The filesystem of a recorded trial's backup store when it is on a second filesystem.
+const STORE_BLOCK_FS: FsKind = FsKind::Ext4;
+
+/// Runs every variant of the trial: one, or a probe and then one per occurrence of a chosen
+/// crash point and method (and one recorded variant). Runs in the trial child, which leads its
+/// own process group: what a variant started is killed at its end.
 pub fn run_trial(req: &TrialRequest) -> TrialReport {
     let mut t = Transcript::new();
     let scenario = match scenario::load_file(&req.scenario_file) {
@@ -61,42 +76,8 @@ pub fn run_trial(req: &TrialRequest) -> TrialReport {
             };
         }
     };
-    let variants: Vec<Variant> = match scenario.crash() {
-        None => vec![Variant::Plain],
-        Some(spec) => spec
-            .points()
-            .into_iter()
-            .flat_map(|point| {
-                spec.how
-                    .iter()
-                    .filter(|&&how| how != CrashMethod::Recorded)
-                    .map(move |&how| Variant::Crash(CrashVariant { point, how }))
-            })
-            // A recorded step covers every point with the states of its one log.
-            .chain(
-                spec.how
-                    .contains(&CrashMethod::Recorded)
-                    .then_some(Variant::Recorded),
-            )
-            .collect(),
-    };
-    let mut failure = None;
     let mut crash_states = CrashStates::default();
-    for (n, variant) in variants.iter().enumerate() {
-        match variant {
-            Variant::Plain => {}
-            Variant::Crash(v) => t.line(&json!({ "variant": v.name() })),
-            Variant::Recorded => t.line(&json!({ "variant": CrashMethod::Recorded.as_str() })),
-        }
-        let dir = req.dir.join(format!("v{n}"));
-        match run_variant(&scenario, req.fs, &dir, *variant, &mut t) {
-            Ok(checked) => crash_states += checked,
-            Err(f) => {
-                failure = Some(f);
-                break;
-            }
-        }
-    }
+    let failure = run_variants(&scenario, req, &mut t, &mut crash_states).err();
     TrialReport {
         transcript: t.into_string(),
         failure,
@@ -104,18 +85,76 @@ pub fn run_trial(req: &TrialRequest) -> TrialReport {
     }
 }
 
-/// The filesystem of a recorded trial's backup store when it is on a second filesystem.
-const STORE_BLOCK_FS: FsKind = FsKind::Ext4;
+fn run_variants(
+    scenario: &Scenario,
+    req: &TrialRequest,
+    t: &mut Transcript,
+    crash_states: &mut CrashStates,
+) -> Result<(), Failure> {
+    let Some(spec) = scenario.crash() else {
+        run_variant(scenario, req.fs, &req.dir.join("v0"), &Variant::Plain, t)?;
+        return Ok(());
+    };
+    let stopping: Vec<CrashMethod> = spec
+        .how
+        .iter()
+        .copied()
+        .filter(|&how| how != CrashMethod::Recorded)
+        .collect();
+    if !stopping.is_empty() {
+        run_stopped_variants(scenario, req, spec, &stopping, t)?;
+    }
+    // A recorded step covers every point with the states of its one log.
+    if spec.how.contains(&CrashMethod::Recorded) {
+        t.line(&json!({ "variant": CrashMethod::Recorded.as_str() }));
+        let dir = req.dir.join("recorded");
+        *crash_states += run_variant(scenario, req.fs, &dir, &Variant::Recorded, t)?.1;
+    }
+    Ok(())
+}
 
-/// How one run of the scenario's steps ends.
-#[derive(Clone, Copy, Debug)]
-enum Variant {
-    /// Every step as written.
-    Plain,
-    /// The crash step stopped at a point by a method.
-    Crash(CrashVariant),
-    /// The crash step recorded on the block level, and every crash state of its log checked.
-    Recorded,
+/// The probe, then one variant per occurrence of a chosen crash point and stopping method.
+fn run_stopped_variants(
+    scenario: &Scenario,
+    req: &TrialRequest,
+    spec: &scenario::CrashSpec,
+    stopping: &[CrashMethod],
+    t: &mut Transcript,
+) -> Result<(), Failure> {
+    t.line(&json!({ "variant": "probe" }));
+    let (reached, _) = run_variant(scenario, req.fs, &req.dir.join("probe"), &Variant::Probe, t)?;
+    if let Some(missing) = spec
+        .listed()
+        .iter()
+        .find(|p| !reached.iter().any(|o| o.point == **p))
+    {
+        return Err(Failure::new(
+            FailureKind::Expectation,
+            format!("the crash step never reaches {missing}, which the scenario names"),
+        ));
+    }
+    let variants = reached
+        .into_iter()
+        .filter(|o| spec.selects(o.point))
+        .flat_map(|at| {
+            stopping.iter().map(move |&how| CrashVariant {
+                at: at.clone(),
+                how,
+            })
+        })
+        .collect::<Vec<_>>();
+    if variants.is_empty() {
+        return Err(Failure::new(
+            FailureKind::Expectation,
+            "the crash step reaches no crash point the scenario asks for",
+        ));
+    }
+    for (n, variant) in variants.into_iter().enumerate() {
+        t.line(&json!({ "variant": variant.name() }));
+        let dir = req.dir.join(format!("v{n}"));
+        run_variant(scenario, req.fs, &dir, &Variant::Crash(variant), t)?;
+    }
+    Ok(())
 }
 
 fn fixture_failure(e: FixtureError) -> Failure {
@@ -131,30 +170,34 @@ fn harness(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure::new(FailureKind::Harness, format!("{what}: {e}"))
 }
 
+/// One variant on a fresh filesystem. Returns the crash points the crash step reached (a probe's
+/// list; empty otherwise) and the recorded crash states checked.
 fn run_variant(
     scenario: &Scenario,
     kind: FsKind,
     dir: &Path,
-    variant: Variant,
+    variant: &Variant,
     t: &mut Transcript,
-) -> Result<CrashStates, Failure> {
+) -> Result<(Vec<Occurrence>, CrashStates), Failure> {
     for sub in ["fs", "store"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| harness("trial directory", e))?;
     }
-    let mut fs = match variant {
-        Variant::Recorded => Filesystem::create_recorded(kind, &dir.join("fs")),
-        Variant::Plain | Variant::Crash(_) => Filesystem::create(kind, &dir.join("fs")),
+    let recorded = matches!(variant, Variant::Recorded);
+    let mut fs = if recorded {
+        Filesystem::create_recorded(kind, &dir.join("fs"))
+    } else {
+        Filesystem::create(kind, &dir.join("fs"))
     }
     .map_err(fixture_failure)?;
-    let mut store_fs = match (wants_second_filesystem(&scenario.policy), variant) {
+    let mut store_fs = match (wants_second_filesystem(&scenario.policy), recorded) {
         (false, _) => None,
         // Recorded trials keep the store on a block filesystem of its own, recorded too, so
         // the states cover the order of both filesystems' writes and flushes.
-        (true, Variant::Recorded) => Some(
+        (true, true) => Some(
             Filesystem::create_recorded(STORE_BLOCK_FS, &dir.join("store"))
                 .map_err(fixture_failure)?,
         ),
-        (true, _) => {
+        (true, false) => {
             Some(Filesystem::create(FsKind::Tmpfs, &dir.join("store")).map_err(fixture_failure)?)
         }
     };
@@ -165,7 +208,6 @@ fn run_variant(
             layout: &layout,
             dir,
             faults: &mut faults,
-            last_plan: None,
             baseline: Snapshot::new(),
             prior_inodes: PriorInodes::default(),
         };
@@ -180,8 +222,8 @@ fn run_variant(
         .flatten()
         .map(|f| f.close().map_err(fixture_failure))
         .collect::<Result<Vec<()>, Failure>>();
-    let checked = result?;
-    cleared.and(closed).map(|_| checked)
+    let ended = result?;
+    cleared.and(closed).map(|_| ended)
 }
 
 /// Creates the scenario root (and a same-filesystem store) and the starting tree.
@@ -228,8 +270,6 @@ struct Steps<'a> {
     layout: &'a Layout,
     dir: &'a Path,
     faults: &'a mut Faults,
-    /// The plan of the most recent apply step: what `rollback` and `prune` work on.
-    last_plan: Option<Plan>,
     /// The tree before the most recent apply step.
     baseline: Snapshot,
     /// Each link target's inode before the first apply that named it.
@@ -241,51 +281,73 @@ impl Steps<'_> {
         &mut self,
         fs: &mut Filesystem,
         store_fs: Option<&mut Filesystem>,
-        variant: Variant,
+        variant: &Variant,
         t: &mut Transcript,
-    ) -> Result<CrashStates, Failure> {
+    ) -> Result<(Vec<Occurrence>, CrashStates), Failure> {
         for (i, step) in self.scenario.steps.iter().enumerate() {
             t.line(&json!({"step": i + 1, "op": step.name()}));
             let crashes = matches!(step, Step::Apply(a) if a.crash.is_some())
                 || matches!(step, Step::Rollback(r) if r.crash.is_some());
-            if crashes && !matches!(variant, Variant::Plain) {
-                if matches!(step, Step::Apply(_)) {
-                    self.baseline = self.tree()?;
-                }
-                let ctx = CrashContext {
-                    scenario: self.scenario,
-                    step: i,
-                    layout: self.layout,
-                    dir: self.dir,
-                    baseline: &self.baseline,
-                };
-                return match variant {
-                    Variant::Crash(v) => {
-                        crash::run(&ctx, v, fs, t).map(|()| CrashStates::default())
-                    }
-                    _ => {
-                        let mut disks: Vec<&mut Filesystem> = vec![fs];
-                        disks.extend(store_fs);
-                        recorded::run(&ctx, &mut disks, t)
-                    }
-                };
+            if !crashes {
+                self.run_step(i, step, fs, t)?;
+                continue;
             }
-            self.run_step(i, step, fs, t)?;
+            if matches!(variant, Variant::Crash(_) | Variant::Recorded)
+                && matches!(step, Step::Apply(_))
+            {
+                self.baseline = self.tree()?;
+            }
+            let ctx = CrashContext {
+                scenario: self.scenario,
+                step: i,
+                layout: self.layout,
+                dir: self.dir,
+                baseline: &self.baseline,
+            };
+            match variant {
+                Variant::Plain => {
+                    self.run_step(i, step, fs, t)?;
+                }
+                Variant::Probe => {
+                    let reached = self.run_step(i, step, fs, t)?;
+                    for o in &reached {
+                        let mut line = json!({"reached": o.point.name()});
+                        if let Some(target) = &o.target {
+                            line["target"] = json!(target);
+                        }
+                        if o.nth > 1 {
+                            line["nth"] = json!(o.nth);
+                        }
+                        t.line(&line);
+                    }
+                    return Ok((reached, CrashStates::default()));
+                }
+                Variant::Crash(variant) => {
+                    crash::run(&ctx, variant, fs, t)?;
+                    return Ok((Vec::new(), CrashStates::default()));
+                }
+                Variant::Recorded => {
+                    let mut disks: Vec<&mut Filesystem> = vec![fs];
+                    disks.extend(store_fs);
+                    return Ok((Vec::new(), recorded::run(&ctx, &mut disks, t)?));
+                }
+            }
         }
-        Ok(CrashStates::default())
+        Ok((Vec::new(), CrashStates::default()))
     }
 
     fn tree(&self) -> Result<Snapshot, Failure> {
         crash::tree(self.layout).map_err(|e| harness("snapshot", e))
     }
 
+    /// Runs one step; for an engine step, returns the crash points it reached.
     fn run_step(
         &mut self,
         i: usize,
         step: &Step,
         fs: &Filesystem,
         t: &mut Transcript,
-    ) -> Result<(), Failure> {
+    ) -> Result<Vec<Occurrence>, Failure> {
         let n = i + 1;
         let root = &self.layout.root;
         let expectation = |msg: String| {
@@ -295,68 +357,65 @@ impl Steps<'_> {
             )
         };
         match step {
-            Step::Apply(apply) => {
-                self.baseline = without_sidecars(&self.tree()?);
-                self.prior_inodes
-                    .record(root, apply.link.iter().map(|l| l.target.as_str()))
-                    .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
-                let mut sink = MemorySink::default();
-                let started = Instant::now();
-                let mode = match apply.mode {
-                    scenario::ApplyMode::Commit => switchyard::ApplyMode::Commit,
-                    scenario::ApplyMode::DryRun => switchyard::ApplyMode::DryRun,
+            Step::Apply(_) | Step::Rollback(_) | Step::Prune(_) => {
+                if let Step::Apply(apply) = step {
+                    self.baseline = without_sidecars(&self.tree()?);
+                    self.prior_inodes
+                        .record(root, apply.link.iter().map(|l| l.target.as_str()))
+                        .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
+                }
+                let expect = match step {
+                    Step::Apply(a) => a.expect,
+                    Step::Rollback(r) => r.expect,
+                    Step::Prune(p) => p.expect,
+                    _ => None,
                 };
-                let result = apply_plan(root, apply).and_then(|plan| {
-                    let applied =
-                        engine(&self.scenario.policy, self.layout).apply(&plan, mode, &mut sink);
-                    self.last_plan = Some(plan);
-                    applied.map(|_| ())
-                });
+                // An apply whose paths the engine refuses has no plan; the engine says so.
+                let watched = match plan_for(self.scenario, i, root) {
+                    Ok(plan) => watched(&plan),
+                    Err(_) if matches!(step, Step::Apply(_)) => Vec::new(),
+                    Err(e) => return Err(expectation(e)),
+                };
+                let request = StepRequest {
+                    scenario_file: self.scenario.file.clone(),
+                    step: i,
+                    op: StepOp::Step,
+                    root: root.clone(),
+                    lock: self.layout.lock.clone(),
+                    store: self.layout.store.clone(),
+                    stop: None,
+                };
+                let label = format!("step {n} ({})", step.name());
+                let started = Instant::now();
+                let ended = run_to_end(
+                    &request,
+                    &self.dir.join(format!("step-{n}")),
+                    watched,
+                    label,
+                )?;
                 let took = started.elapsed();
-                t.facts(&sink.facts);
-                self.outcome(t, result, apply.expect).map_err(expectation)?;
-                if let Some(verdict) =
-                    lock_wait(&sink.facts, lock_bound(&self.scenario.policy), took)
-                {
-                    t.line(&verdict);
+                t.facts(&ended.facts);
+                self.outcome(t, ended.error, expect).map_err(expectation)?;
+                match step {
+                    Step::Apply(_) => {
+                        let bound = lock_bound(&self.scenario.policy);
+                        if let Some(verdict) = lock_wait(&ended.facts, bound, took) {
+                            t.line(&verdict);
+                        }
+                    }
+                    Step::Rollback(_) => {
+                        let verdicts = self
+                            .prior_inodes
+                            .verdicts(root)
+                            .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
+                        for verdict in &verdicts {
+                            t.line(verdict);
+                        }
+                    }
+                    _ => {}
                 }
-            }
-            Step::Rollback(rollback) => {
-                let plan = self.last_plan.as_ref().ok_or_else(|| {
-                    expectation("no apply step before it made a plan to roll back".into())
-                })?;
-                let mut sink = MemorySink::default();
-                let result = engine(&self.scenario.policy, self.layout)
-                    .rollback(
-                        plan,
-                        RollbackOptions {
-                            force: rollback.force,
-                        },
-                        &mut sink,
-                    )
-                    .map(|_| ());
-                t.facts(&sink.facts);
-                self.outcome(t, result, rollback.expect)
-                    .map_err(expectation)?;
-                let verdicts = self
-                    .prior_inodes
-                    .verdicts(root)
-                    .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
-                for verdict in &verdicts {
-                    t.line(verdict);
-                }
-            }
-            Step::Prune(prune) => {
-                let plan = self.last_plan.as_ref().ok_or_else(|| {
-                    expectation("no apply step before it made a plan to prune".into())
-                })?;
-                let keep = usize::try_from(prune.keep.get()).unwrap_or(usize::MAX);
-                let mut sink = MemorySink::default();
-                let result = engine(&self.scenario.policy, self.layout)
-                    .prune(plan, keep, &mut sink)
-                    .map(|_| ());
-                t.facts(&sink.facts);
-                self.outcome(t, result, prune.expect).map_err(expectation)?;
+                t.snapshot(&self.tree()?);
+                return Ok(ended.reached);
             }
             Step::Check(entries) => {
                 let problems: Vec<String> = entries
@@ -367,7 +426,7 @@ impl Steps<'_> {
                 if !problems.is_empty() {
                     return Err(expectation(problems.join("; ")));
                 }
-                return Ok(());
+                return Ok(Vec::new());
             }
             Step::Write(entries) => {
                 for (rel, entry) in entries {
@@ -379,37 +438,37 @@ impl Steps<'_> {
                 self.faults
                     .inject(fault, fs, root, &self.layout.lock)
                     .map_err(|e| harness(&format!("step {n}: injecting {fault}"), e))?;
-                return Ok(());
+                return Ok(Vec::new());
             }
             Step::Clear(fault) => {
                 self.faults
                     .clear(fault, fs, root)
                     .map_err(|e| harness(&format!("step {n}: clearing {fault}"), e))?;
-                return Ok(());
+                return Ok(Vec::new());
             }
         }
         t.snapshot(&self.tree()?);
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Records the step's result and compares it with what the scenario expects.
     fn outcome(
         &self,
         t: &mut Transcript,
-        result: Result<(), switchyard::Error>,
+        error: Option<StepError>,
         expect: Option<ErrorId>,
     ) -> Result<(), String> {
-        let got = result.as_ref().err().map(switchyard::Error::id);
+        let got = error.as_ref().map(|e| e.id);
         t.line(&json!({"result": got.map_or("ok", ErrorId::as_str)}));
-        match (result, expect) {
-            (Ok(()), None) => Ok(()),
-            (Err(e), Some(want)) if e.id() == want => Ok(()),
-            (Ok(()), Some(want)) => Err(format!("expected {want}, but it succeeded")),
-            (Err(e), want) => Err(format!(
+        match (error, expect) {
+            (None, None) => Ok(()),
+            (Some(e), Some(want)) if e.id == want => Ok(()),
+            (None, Some(want)) => Err(format!("expected {want}, but it succeeded")),
+            (Some(e), want) => Err(format!(
                 "expected {}, got {}: {}",
                 want.map_or("success", ErrorId::as_str),
-                e.id(),
-                chain(&e)
+                e.id,
+                e.message
             )),
         }
     }

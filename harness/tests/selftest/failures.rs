@@ -4,6 +4,8 @@
 use std::fs;
 use std::time::Duration;
 
+use switchyard::crash::MOVE_ENV;
+
 use crate::support::{Workspace, run, sleeps_alive, slow_scenario, wait_until};
 
 /// Proves: REQ-CI3
@@ -127,20 +129,83 @@ fn a_hung_trial_times_out_is_killed_and_fails() {
 #[test]
 fn a_crash_of_the_trial_child_fails_the_trial_and_its_fixtures_are_swept() {
     let ws = Workspace::new("child-crash");
-    ws.scenario(
-        "kills-its-runner",
-        r##"description: A health-checked binary that kills the process running the engine.
+    // The health check runs under the step child (`fsmatrix __step`), which runs under `strace`,
+    // which the trial child started: two parents up from the step child is the trial child.
+    for (name, kill) in [
+        ("kills-its-step", "kill -9 $PPID"),
+        (
+            "kills-its-trial",
+            "p=$PPID; for hop in 1 2; do p=$(awk '/^PPid:/ { print $2 }' /proc/$p/status); done; kill -9 $p",
+        ),
+    ] {
+        ws.scenario(
+            name,
+            &format!(
+                r##"description: A health-checked binary that kills a process running the trial.
 policy: permissive
 tree:
-  usr/bin/ls:    { file: "GNU ls\n", mode: "0755" }
-  opt/uutils/ls: { file: "#!/bin/sh\nkill -9 $PPID\n", mode: "0755" }
+  usr/bin/ls:    {{ file: "GNU ls\n", mode: "0755" }}
+  opt/uutils/ls: {{ file: "#!/bin/sh\n{kill}\n", mode: "0755" }}
 steps:
-  - apply: { link: [ { source: opt/uutils/ls, target: usr/bin/ls } ] }
-"##,
-    );
+  - apply: {{ link: [ {{ source: opt/uutils/ls, target: usr/bin/ls }} ] }}
+"##
+            ),
+        );
+    }
     let ran = run(ws.fsmatrix(&["run"], &["--fs", "xfs"]));
     assert_eq!(ran.code, 1, "{}", ran.all());
-    assert!(ran.stdout.contains("[child-crashed]"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("killed by signal 9"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("0 passed, 2 failed, 0 skipped"),
+        "{}",
+        ran.stdout
+    );
+    for who in ["the step child", "the trial child"] {
+        assert!(
+            ran.stdout
+                .contains(&format!("{who} was killed by signal 9")),
+            "{}",
+            ran.stdout
+        );
+    }
+    assert_eq!(
+        ran.stdout.matches("[child-crashed]").count(),
+        2,
+        "{}",
+        ran.stdout
+    );
+    ws.assert_no_leaks();
+}
+
+/// The crash windows are the harness's, not the engine's: a crash point reported at another
+/// point's place (the engine's test-only move, `crash-points` builds only) fails the crash trials
+/// that stop there, naming the window, for apply and rollback alike.
+/// Proves: REQ-CS2
+#[test]
+fn a_crash_point_moved_to_another_window_fails_its_crash_trial() {
+    let ws = Workspace::new("moved-crash-point");
+    ws.repo_scenario("crash-kill-apply")
+        .repo_scenario("crash-kill-rollback");
+    let ran = run(ws.fsmatrix(&["run"], &["--fs", "ext4"]));
+    assert_eq!(ran.code, 0, "unmoved, the crash trials pass: {}", ran.all());
+
+    for (scenario, moved, window) in [
+        (
+            "crash-kill-apply",
+            "apply.after_swap=apply.after_temp_link",
+            "crash_window: at apply.after_swap: usr/bin/dir is not the new link",
+        ),
+        (
+            "crash-kill-rollback",
+            "rollback.after_unlink=rollback.after_restore",
+            "crash_window: at rollback.after_unlink: usr/bin/ls still has its backup name",
+        ),
+    ] {
+        let ran = run(ws
+            .fsmatrix(&["run"], &["--fs", "ext4", scenario])
+            .env(MOVE_ENV, moved));
+        assert_eq!(ran.code, 1, "{moved}: {}", ran.all());
+        assert!(ran.stdout.contains("[crash-safety]"), "{}", ran.stdout);
+        assert!(ran.stdout.contains(window), "{}", ran.stdout);
+    }
     ws.assert_no_leaks();
 }
