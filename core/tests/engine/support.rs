@@ -13,8 +13,9 @@ use switchyard::{
 };
 
 /// Where every test keeps its tree: removed at the start of the next run of the same test, not
-/// at the end, so a failure can be inspected.
-pub const TEST_DIR: &str = "/tmp/switchyard-engine-tests";
+/// at the end, so a failure can be inspected. Under the checkout's own target directory, so two
+/// checkouts testing at once never share a tree.
+pub const TEST_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/switchyard-engine-tests");
 
 #[derive(Debug)]
 pub struct Sandbox {

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use switchyard_harness::fixture::{self, Leaks};
 
 pub const FSMATRIX: &str = env!("CARGO_BIN_EXE_fsmatrix");
-const SELFTEST_DIR: &str = "/var/tmp/fsmatrix-selftest";
+/// Under the checkout's own target directory, so two checkouts testing at once never share one.
+const SELFTEST_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/fsmatrix-selftest");
 
 #[derive(Debug)]
 pub struct Workspace {
