@@ -116,10 +116,19 @@ impl<'a> EngineName<'a> {
 
 /// Every generation of `target_name` with a sidecar among `names`, oldest first.
 pub(crate) fn generations(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
+    generations_with(names, target_name, EngineFile::Sidecar)
+}
+
+/// Every generation of `target_name` with a sidecar temporary among `names`, oldest first.
+pub(crate) fn sidecar_temps(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
+    generations_with(names, target_name, EngineFile::SidecarTemp)
+}
+
+fn generations_with(names: &[OsString], target_name: &OsStr, file: EngineFile) -> Vec<u32> {
     let mut found: Vec<u32> = names
         .iter()
         .filter_map(|n| EngineName::parse(n))
-        .filter(|n| n.file == EngineFile::Sidecar && n.target == target_name)
+        .filter(|n| n.file == file && n.target == target_name)
         .map(|n| n.generation)
         .collect();
     found.sort_unstable();
@@ -189,6 +198,19 @@ impl Sidecar {
         matches!(
             Sidecar::parse_at(dir, &names.sidecar_tmp, names.generation),
             Ok(Ok(s)) if s.target == target
+        )
+    }
+
+    /// Whether the sidecar temporary of `names` is one this engine wrote for `target` in `plan`.
+    pub(crate) fn is_own_temp_of_plan(
+        dir: BorrowedFd<'_>,
+        names: &Names,
+        target: &str,
+        plan: Uuid,
+    ) -> bool {
+        matches!(
+            Sidecar::parse_at(dir, &names.sidecar_tmp, names.generation),
+            Ok(Ok(s)) if s.target == target && s.plan_id == plan
         )
     }
 

@@ -335,6 +335,13 @@ impl Trees {
         Ok(backup::generations(names, &target.name))
     }
 
+    /// The generations of `target` in `dir` with a sidecar temporary, oldest first.
+    pub(crate) fn sidecar_temps(&mut self, dir: &Dir, target: &Target) -> Result<Vec<u32>, Error> {
+        self.generations(dir, target)?;
+        let names = &self.listings[&dir.key()];
+        Ok(backup::sidecar_temps(names, &target.name))
+    }
+
     /// The generations of `target` in `dir` with a backup but no sidecar, oldest first.
     pub(crate) fn orphan_backups(&mut self, dir: &Dir, target: &Target) -> Result<Vec<u32>, Error> {
         self.generations(dir, target)?;

@@ -1,13 +1,15 @@
 //! Rollback: put back what a plan replaced, newest action first, from the sidecars on disk, so
 //! it works in a fresh process after a crash as well as right after an apply.
 
+use crate::backup::{Names, Sidecar};
 use crate::engine::{Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
 use crate::facts::{Decision, FactSink, Reason, Stage};
 use crate::history::{Generation, History};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::state::{Kind, ObjectState};
-use crate::swap::{Restored, restore_prior};
+use crate::swap::{Restored, Target, restore_prior};
+use crate::sys;
 use crate::tree::SyncSet;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,6 +135,7 @@ impl Switchyard {
                     backup: backup.to_string_lossy().into_owned(),
                 });
             }
+            remove_unpublished_sidecars(plan, trees, &target, sync)?;
             return Ok(Outcome::Unchanged(Reason::NotChangedByPlan));
         };
         if !options.force {
@@ -173,6 +176,32 @@ impl Switchyard {
             restored,
         ))
     }
+}
+
+/// A crash after this plan wrote a target's sidecar temporary and before it published it leaves
+/// the temporary behind. No swap followed (a sidecar is durable before its swap), and the file
+/// is provably this engine's record of this plan: remove it, so the tree is as before the apply.
+fn remove_unpublished_sidecars(
+    plan: &Plan,
+    trees: &mut Trees,
+    target: &Target,
+    sync: &mut SyncSet,
+) -> Result<(), Error> {
+    let Some(dir) = trees.backup_dir(target, None)? else {
+        return Ok(());
+    };
+    for generation in trees.sidecar_temps(&dir, target)? {
+        let names = Names::new(&target.name, generation);
+        if Sidecar::is_own_temp_of_plan(dir.fd(), &names, &target.rel, plan.id()) {
+            sys::unlink_at(dir.fd(), &names.sidecar_tmp).map_err(|source| Error::Io {
+                target: target.rel.clone(),
+                step: Step::Unlink,
+                source,
+            })?;
+            sync.add(&dir);
+        }
+    }
+    Ok(())
 }
 
 /// What rolling back one action found.

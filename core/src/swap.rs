@@ -375,6 +375,9 @@ pub(crate) fn restore_prior(
             // engine's until the end (see `second_original`).
             sys::fsync(dir).map_err(target.restore_err(Step::Sync))?;
             sys::unlink_at(from_dir, from).map_err(target.restore_err(Step::Unlink))?;
+            // Across filesystems nothing orders the two unlinks on disk but a sync: the store
+            // copy's removal is durable before the displaced link that marks the restore goes.
+            sys::fsync(from_dir).map_err(target.restore_err(Step::Sync))?;
             sys::unlink_at(dir, &names.temp).map_err(target.restore_err(Step::Unlink))?;
             crash_point!(RollbackAfterUnlink, &target.rel);
             true

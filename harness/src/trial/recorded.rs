@@ -287,17 +287,21 @@ fn check_state(
 }
 
 fn restored_problem(prior: &Snapshot, now: &Snapshot) -> Option<String> {
-    // The directories of a backup store that hold kept sidecars stay with them.
-    let sidecars: Vec<&String> = now.keys().filter(|p| crash_state::is_sidecar(p)).collect();
-    let holds_sidecar = |path: &String, kind: &str| {
+    // The directories of a backup store are the store's own layout, made durably before the
+    // first sidecar in them: they stay, holding kept sidecars or (after a crash before any
+    // sidecar was published) nothing. Anything else in them is still compared.
+    let store_layout = |path: &String, kind: &str| {
         kind == "dir"
             && path.starts_with("@store/")
             && !prior.contains_key(path)
-            && sidecars.iter().any(|s| s.starts_with(&format!("{path}/")))
+            && now
+                .iter()
+                .filter(|(p, _)| p.starts_with(&format!("{path}/")))
+                .all(|(p, e)| e.kind == "dir" || crash_state::is_sidecar(p))
     };
     let now: Snapshot = without_sidecars(now)
         .into_iter()
-        .filter(|(p, e)| !holds_sidecar(p, e.kind))
+        .filter(|(p, e)| !store_layout(p, e.kind))
         .collect();
     let prior = without_sidecars(prior);
     (now != prior).then(|| describe_difference(&prior, &now))
