@@ -2,12 +2,12 @@
 //!
 //! | id                 | exit | cause                                                          |
 //! |--------------------|------|----------------------------------------------------------------|
-//! | `E_POLICY`         | 10   | the request or the tree breaks policy (bad path, odd file type) |
+//! | `E_POLICY`         | 10   | the request or the tree breaks policy (bad path, odd file type, no such plan) |
 //! | `E_OWNERSHIP`      | 20   | a link source is writable by others than root                   |
 //! | `E_LOCKING`        | 30   | no lock manager, or the lock was not acquired in time           |
 //! | `E_ATOMIC_SWAP`    | 40   | a swap step (temp link, exchange, rename, fsync) failed         |
 //! | `E_EXDEV`          | 50   | the backup store is on another filesystem and copying is forbidden |
-//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object      |
+//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a damaged sidecar or plan record |
 //! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back                    |
 //! | `E_SMOKE`          | 80   | no smoke runner, or a swapped target failed its health check    |
 //! | `E_DRIFT`          | 90   | the target was changed by someone else since the swap           |
@@ -146,6 +146,8 @@ pub enum Step {
     CopyBackup,
     Unlink,
     Sync,
+    WritePlanRecord,
+    ReadPlanRecord,
 }
 
 impl fmt::Display for Step {
@@ -162,6 +164,8 @@ impl fmt::Display for Step {
             Step::CopyBackup => "copying the prior object into the backup store",
             Step::Unlink => "removing",
             Step::Sync => "syncing",
+            Step::WritePlanRecord => "recording the plan",
+            Step::ReadPlanRecord => "reading the plan record",
         })
     }
 }
@@ -283,6 +287,15 @@ pub enum Error {
 
     #[error("cannot write the audit trail")]
     AuditTrail(#[source] io::Error),
+
+    #[error("the plan record `{record}` is unusable: {reason}")]
+    BadPlanRecord { record: String, reason: String },
+
+    #[error("no recorded plan matches `{request}` (`switchyard plans` lists them)")]
+    UnknownPlan { request: String },
+
+    #[error("`{request}` matches more than one recorded plan: {matches}; give more of the id")]
+    AmbiguousPlan { request: String, matches: String },
 }
 
 impl Error {
@@ -294,7 +307,9 @@ impl Error {
             | Error::EmptyPlan
             | Error::DuplicateTarget { .. }
             | Error::UnsupportedKind { .. }
-            | Error::BadSource { .. } => ErrorId::Policy,
+            | Error::BadSource { .. }
+            | Error::UnknownPlan { .. }
+            | Error::AmbiguousPlan { .. } => ErrorId::Policy,
             Error::OpenRoot { source, .. } => errno_id(source, ErrorId::Policy),
             Error::SourceOwnership { .. } => ErrorId::Ownership,
             Error::NoLockManager | Error::LockTimeout { .. } | Error::LockFile { .. } => {
@@ -309,9 +324,10 @@ impl Error {
             ),
             Error::Raced { .. } => ErrorId::AtomicSwap,
             Error::CrossFilesystem { .. } => ErrorId::Exdev,
-            Error::NoBackup { .. } | Error::BackupMissing { .. } | Error::BadSidecar { .. } => {
-                ErrorId::BackupMissing
-            }
+            Error::NoBackup { .. }
+            | Error::BackupMissing { .. }
+            | Error::BadSidecar { .. }
+            | Error::BadPlanRecord { .. } => ErrorId::BackupMissing,
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
             Error::Drift { .. } => ErrorId::Drift,
             Error::NoSmokeRunner | Error::Smoke { .. } => ErrorId::Smoke,
