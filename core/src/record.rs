@@ -65,7 +65,7 @@ impl Plan {
         PlanRecord {
             schema_version: PLAN_RECORD_SCHEMA,
             plan_id: self.id(),
-            recorded_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            recorded_at: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
             requests,
         }
     }
