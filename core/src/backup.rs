@@ -16,6 +16,7 @@
 //! Names are deterministic so that transcripts are byte-stable; the newest generation wins.
 
 use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -146,15 +147,18 @@ pub(crate) struct Sidecar {
 }
 
 impl Sidecar {
-    /// Writes the sidecar under its temporary name. Not synced: the phase syncs every sidecar's
-    /// filesystem once, then renames them into place with [`Sidecar::publish`].
-    pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<()> {
+    /// Writes the sidecar under its temporary name and returns the open file. Not synced yet:
+    /// the phase writes every sidecar first, then syncs each file (never the whole filesystem,
+    /// whose unrelated dirty data is none of the engine's business) and renames them into place
+    /// with [`Sidecar::publish`].
+    pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<File> {
         // A temporary left by an earlier crash is ours and stale.
         sys::unlink_if_exists(dir, &names.sidecar_tmp)?;
         let mut file = sys::create_new(dir, &names.sidecar_tmp)?;
         let mut json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         json.push(b'\n');
-        file.write_all(&json)
+        file.write_all(&json)?;
+        Ok(file)
     }
 
     pub(crate) fn publish(dir: BorrowedFd<'_>, names: &Names) -> io::Result<()> {
