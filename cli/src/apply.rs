@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use switchyard::{ApplyMode, HealthProfile, LinkRequest, Plan, SafePath};
 
-use crate::args::{ApplyArgs, Cli, PolicyName};
+use crate::args::{ApplyArgs, Checks, Cli, PolicyName};
+use crate::chroot::ChrootRunner;
 use crate::error::CliError;
 use crate::plan_file::PlanFile;
 use crate::progress::{Progress, ProgressSink, ProgressSmoke};
@@ -54,6 +55,12 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
     let progress = Progress::new(plan.actions().len(), cli.json);
     let mut health = HealthProfile::coreutils();
     health.by_target = file.health;
+    if checks_in_root(cli) {
+        let runner = ChrootRunner::new(&cli.root).ok_or_else(|| CliError::BadRoot {
+            root: cli.root.clone(),
+        })?;
+        health = health.with_runner(runner);
+    }
     let engine = session::engine(cli, policy, args.commit)?.with_smoke(ProgressSmoke {
         inner: health,
         progress: progress.clone(),
@@ -70,6 +77,18 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
     let applied = result?;
     report::applied(cli, &applied, mode, &left_out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether health checks enter the root (see `--checks`).
+fn checks_in_root(cli: &Cli) -> bool {
+    match cli.checks {
+        Checks::Root => true,
+        Checks::Host => false,
+        Checks::Auto => {
+            let is_slash = std::fs::canonicalize(&cli.root).is_ok_and(|r| r == Path::new("/"));
+            !is_slash && ChrootRunner::fits(&cli.root)
+        }
+    }
 }
 
 fn parse_link(root: &Path, given: &str) -> Result<LinkRequest, CliError> {

@@ -59,6 +59,9 @@ pub enum CliError {
         source: io::Error,
     },
 
+    #[error("the root `{root}` cannot be entered for health checks: its path holds a NUL byte")]
+    BadRoot { root: PathBuf },
+
     #[error("cannot write the output")]
     Output(#[source] io::Error),
 }
@@ -72,7 +75,8 @@ impl CliError {
             | CliError::BadLink { .. }
             | CliError::NothingToApply
             | CliError::ReadFrom { .. }
-            | CliError::NothingInFrom { .. } => return USAGE,
+            | CliError::NothingInFrom { .. }
+            | CliError::BadRoot { .. } => return USAGE,
             CliError::Facts { .. } | CliError::Output(_) => ErrorId::Audit,
             CliError::LockDir { .. } => ErrorId::Locking,
         };

@@ -2,6 +2,7 @@
 
 mod apply;
 mod args;
+mod chroot;
 mod error;
 mod plan_file;
 mod progress;

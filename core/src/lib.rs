@@ -98,7 +98,7 @@ pub use lock::FileLock;
 pub use path::SafePath;
 pub use plan::{Action, ActionKind, LinkRequest, Plan, Request, RestoreRequest};
 pub use policy::{LinkStyle, Policy};
-pub use program::{HostRunner, Outcome, ProgramRunner};
+pub use program::{HostRunner, Outcome, ProgramRunner, run_command};
 pub use prune::PruneReport;
 pub use record::{PLAN_RECORD_SCHEMA, PLANS_DIR, PlanRecord, PlanStore, RecordedRequest};
 pub use rescue::RescueProfile;

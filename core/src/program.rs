@@ -46,31 +46,38 @@ pub struct HostRunner;
 
 impl ProgramRunner for HostRunner {
     fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> Outcome {
-        let spawned = Command::new(program.host_path())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) => return Outcome::CannotStart(e.to_string()),
-        };
-        let deadline = Instant::now() + limit;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => return outcome(status),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Outcome::StillRunning;
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Outcome::CannotStart(format!("cannot wait for it: {e}"));
-                }
+        let mut command = Command::new(program.host_path());
+        command.args(args);
+        run_command(command, limit)
+    }
+}
+
+/// Runs `command` with no input or output for at most `limit`, and tells how it ended; a
+/// program still running then is killed. For runners that prepare the command their own way.
+pub fn run_command(mut command: Command, limit: Duration) -> Outcome {
+    let spawned = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return Outcome::CannotStart(e.to_string()),
+    };
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return outcome(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Outcome::StillRunning;
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Outcome::CannotStart(format!("cannot wait for it: {e}"));
             }
         }
     }

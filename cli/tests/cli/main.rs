@@ -1,6 +1,7 @@
 //! The `switchyard` binary on real temporary trees: every command, bad input, exit codes.
 
 mod apply;
+mod checks;
 mod input;
 mod rollback;
 mod status;
