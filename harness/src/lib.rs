@@ -15,6 +15,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod signal;
+pub mod system;
 pub mod transcript;
 pub mod trial;
 pub mod workdir;
