@@ -3,7 +3,8 @@
 //! debootstrap) onto a fresh loop-mounted image, switches every GNU coreutils program uutils
 //! provides with the `switchyard` command under the production policy, runs a workload inside
 //! the root, checks `dpkg --verify`, rolls back, compares a snapshot of the root with the one
-//! taken before, and rolls back once more (a no-op).
+//! taken before, and rolls back once more (a no-op). A second test per filesystem reinstalls
+//! coreutils while switched and expects the rollback's drift refusal, every reinstalled file kept.
 //!
 //! The `switchyard` binary is the one cargo built beside this test (`cargo test --workspace`
 //! builds it); the root is cached under `$FSMATRIX_WORK_DIR/system-cache`.
@@ -66,23 +67,34 @@ fn chain(error: &SystemError) -> String {
     text
 }
 
-fn trial(kind: FsKind) -> Result<(), Failed> {
-    let root = root()?;
-    let switchyard = switchyard()?;
+/// A fresh directory for one trial, removed again when it passes.
+fn trial_dir(name: &str, kind: FsKind) -> Result<PathBuf, Failed> {
     let dir = work_dir()
         .join("system-trials")
-        .join(format!("{kind}-{}", std::process::id()));
+        .join(format!("{name}-{kind}-{}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| Failed::from(e.to_string()))?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| Failed::from(e.to_string()))?;
+    Ok(dir)
+}
+
+fn certify(kind: FsKind) -> Result<(), Failed> {
+    let (root, switchyard) = (root()?, switchyard()?);
+    let dir = trial_dir("certify", kind)?;
     let certified = system::certify(kind, &dir, root, &switchyard).map_err(|e| chain(&e))?;
     eprintln!(
         "coreutils->uutils@{kind}: {} targets switched and rolled back",
         certified.switched
     );
-    std::fs::remove_dir_all(&dir).map_err(|e| Failed::from(e.to_string()))?;
-    Ok(())
+    std::fs::remove_dir_all(&dir).map_err(|e| Failed::from(e.to_string()))
+}
+
+fn reinstall(kind: FsKind) -> Result<(), Failed> {
+    let (root, switchyard) = (root()?, switchyard()?);
+    let dir = trial_dir("reinstall", kind)?;
+    system::reinstall(kind, &dir, root, &switchyard).map_err(|e| chain(&e))?;
+    std::fs::remove_dir_all(&dir).map_err(|e| Failed::from(e.to_string()))
 }
 
 fn main() -> ExitCode {
@@ -95,7 +107,12 @@ fn main() -> ExitCode {
     }
     let trials = FILESYSTEMS
         .into_iter()
-        .map(|kind| Trial::test(format!("coreutils-uutils@{kind}"), move || trial(kind)))
+        .flat_map(|kind| {
+            [
+                Trial::test(format!("coreutils-uutils@{kind}"), move || certify(kind)),
+                Trial::test(format!("reinstall-drift@{kind}"), move || reinstall(kind)),
+            ]
+        })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
     if conclusion.num_ignored > 0 {

@@ -10,4 +10,4 @@ mod suite;
 
 pub use error::SystemError;
 pub use root::{PACKAGES, cached_root};
-pub use suite::certify;
+pub use suite::{certify, reinstall};

@@ -38,16 +38,59 @@ pub fn certify(
     Ok(certified)
 }
 
-fn certify_on(root: &Path, cached: &Path, switchyard: &Path) -> Result<Certified, SystemError> {
+/// Runs the reinstall trial on a `kind` filesystem: with coreutils switched,
+/// `apt-get install --reinstall coreutils` (from the root's package cache, no network) puts the
+/// GNU files back over the links; a rollback must then refuse with `E_DRIFT` (exit 90) and keep
+/// every reinstalled file.
+pub fn reinstall(
+    kind: FsKind,
+    dir: &Path,
+    root: &Path,
+    switchyard: &Path,
+) -> Result<(), SystemError> {
+    let filesystem = Filesystem::create_sized(kind, dir, IMAGE_SIZE)?;
+    let result = reinstall_on(&filesystem.mount_point().join("root"), root, switchyard);
+    let closed = filesystem.close();
+    result?;
+    closed?;
+    Ok(())
+}
+
+fn reinstall_on(root: &Path, cached: &Path, switchyard: &Path) -> Result<(), SystemError> {
+    let sy = copy_root(root, cached, switchyard)?;
+    sy(&["apply", "--commit", "--from", UUTILS_LINKS], 0)?;
+    in_root(
+        root,
+        "apt-get install --reinstall --yes --no-download -o Dpkg::Use-Pty=0 coreutils",
+    )?;
+    sy(&["rollback", "--all"], 90)?;
+    let verified = dpkg_verify(root, &[])?;
+    check(
+        verified.is_empty(),
+        format!("the reinstalled files were not kept: dpkg --verify says {verified:?}"),
+    )
+}
+
+/// Copies the cached root to `root`; returns a runner of `switchyard --root ROOT --json ...`
+/// that expects an exit code and gives back the JSON it printed.
+fn copy_root<'a>(
+    root: &'a Path,
+    cached: &Path,
+    switchyard: &'a Path,
+) -> Result<impl Fn(&[&str], i32) -> Result<serde_json::Value, SystemError> + 'a, SystemError> {
     let mut cp = Command::new("cp");
     cp.arg("-a").arg(cached).arg(root);
     run(&mut cp, 0)?;
-    let sy = |args: &[&str], code: i32| -> Result<serde_json::Value, SystemError> {
+    Ok(move |args: &[&str], code: i32| {
         let mut command = Command::new(switchyard);
         command.arg("--root").arg(root).arg("--json").args(args);
         let out = run(&mut command, code)?;
         Ok(serde_json::from_str(&out).unwrap_or(serde_json::Value::Null))
-    };
+    })
+}
+
+fn certify_on(root: &Path, cached: &Path, switchyard: &Path) -> Result<Certified, SystemError> {
+    let sy = copy_root(root, cached, switchyard)?;
     let before = snapshot::take(root)?;
 
     let applied = sy(&["apply", "--commit", "--from", UUTILS_LINKS], 0)?;
