@@ -14,8 +14,9 @@ use std::process::ExitCode;
 use std::sync::OnceLock;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use switchyard_harness::error::chain;
 use switchyard_harness::fs_kind::FsKind;
-use switchyard_harness::system::{self, SystemError};
+use switchyard_harness::system;
 use switchyard_harness::workdir::DEFAULT_WORK_DIR;
 
 const FILESYSTEMS: [FsKind; 3] = [FsKind::Ext4, FsKind::Btrfs, FsKind::Xfs];
@@ -54,17 +55,6 @@ fn switchyard() -> Result<PathBuf, Failed> {
         )
         .into())
     }
-}
-
-fn chain(error: &SystemError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A fresh directory for one trial, removed again when it passes.
