@@ -141,6 +141,11 @@ pub struct RollbackArgs {
     /// Replace targets someone else changed since the swap (drift) instead of refusing.
     #[arg(long)]
     pub force: bool,
+
+    /// Then remove the sidecars of every target that is back to what it was, so its directory
+    /// gets its original listing (a later rollback of these plans has nothing to do).
+    #[arg(long)]
+    pub tidy: bool,
 }
 
 #[derive(Debug, Args)]

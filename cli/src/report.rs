@@ -79,15 +79,20 @@ pub fn applied(
     out(&text)
 }
 
-pub fn rolled_back(cli: &Cli, done: &[(Uuid, RollbackReport)]) -> Result<(), CliError> {
+/// Rollbacks done, and with --tidy how many generations' sidecars were removed.
+pub fn rolled_back(
+    cli: &Cli,
+    done: &[(Uuid, RollbackReport)],
+    tidied: Option<usize>,
+) -> Result<(), CliError> {
     if cli.json {
         let plans: Vec<Value> = done
             .iter()
             .map(|(id, r)| json!({"plan_id": id, "restored": r.restored, "unchanged": r.unchanged}))
             .collect();
-        return print_json(&json!({ "rolled_back": plans }));
+        return print_json(&json!({ "rolled_back": plans, "tidied": tidied }));
     }
-    let text: String = done
+    let mut text: String = done
         .iter()
         .map(|(id, r)| {
             format!(
@@ -96,6 +101,11 @@ pub fn rolled_back(cli: &Cli, done: &[(Uuid, RollbackReport)]) -> Result<(), Cli
             )
         })
         .collect();
+    if let Some(removed) = tidied {
+        text.push_str(&format!(
+            "tidied: {removed} generations' sidecars removed\n"
+        ));
+    }
     out(&text)
 }
 

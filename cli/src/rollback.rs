@@ -28,13 +28,21 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<ExitCode, CliError> {
             Ok(r) => done.push((plan.id(), r)),
             Err(e) => {
                 progress.finish();
-                report::rolled_back(cli, &done)?;
+                report::rolled_back(cli, &done, None)?;
                 return Err(e.into());
             }
         }
     }
     progress.finish();
-    report::rolled_back(cli, &done)?;
+    let mut tidied = None;
+    if args.tidy {
+        let mut removed = 0;
+        for plan in &plans {
+            removed += engine.tidy(plan, &mut sink)?.removed;
+        }
+        tidied = Some(removed);
+    }
+    report::rolled_back(cli, &done, tidied)?;
     Ok(ExitCode::SUCCESS)
 }
 

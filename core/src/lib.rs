@@ -83,6 +83,7 @@ mod state;
 mod status;
 mod swap;
 mod sys;
+mod tidy;
 mod tree;
 
 pub use apply::{ActionReport, ApplyReport};
@@ -106,3 +107,4 @@ pub use rollback::{RollbackOptions, RollbackReport};
 pub use smoke::{CommandSmoke, SmokeRunner};
 pub use state::Kind;
 pub use status::{LinkState, TargetStatus};
+pub use tidy::TidyReport;

@@ -89,3 +89,26 @@ fn prune_keeps_the_newest_generation_of_each_target() {
     assert!(!tree.path("usr/bin/.ls.switchyard.1.json").exists());
     tree.run(&["prune", "0123"]).expect(10);
 }
+
+#[test]
+fn rollback_with_tidy_leaves_no_sidecar_behind() {
+    let tree = Tree::new("rollback-tidy");
+    let listing = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(tree.path("usr/bin"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = (listing(), tree.snapshot());
+    tree.run(&["apply", "--commit", "--from", "opt/new"])
+        .expect(0);
+    tree.run(&["rollback", "--all"]).expect(0);
+    assert_ne!(listing(), before.0, "the sidecars should still be there");
+    let run = tree
+        .run(&["--json", "rollback", "--all", "--tidy"])
+        .expect(0);
+    assert_eq!(run.json()["tidied"], 5);
+    assert_eq!((listing(), tree.snapshot()), before);
+}

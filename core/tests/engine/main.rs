@@ -15,3 +15,4 @@ mod roundtrip;
 mod sinks;
 mod store;
 mod support;
+mod tidy;
