@@ -494,6 +494,7 @@ impl Switchyard {
         trees: &mut Trees,
         sync: &mut SyncSet,
     ) -> Result<(), (Option<usize>, Error)> {
+        let mut written = Vec::new();
         for (i, p) in prepared.iter_mut().enumerate() {
             let Work::Link {
                 dest,
@@ -519,13 +520,18 @@ impl Switchyard {
                 backup: (p.before != ObjectState::None)
                     .then(|| names.backup.to_string_lossy().into_owned()),
             };
-            if let Err(source) = sidecar.write_temp(dir.fd(), names) {
-                let e = Error::Io {
-                    target: p.target.rel.clone(),
-                    step: Step::WriteSidecar,
-                    source,
-                };
-                return Err((Some(i), e));
+            match sidecar.write_temp(dir.fd(), names) {
+                Ok(file) => written.push((i, file)),
+                Err(source) => {
+                    // write_temp removed a partial temporary of its own; a name in the way that
+                    // is not the engine's stays where it is.
+                    let e = Error::Io {
+                        target: p.target.rel.clone(),
+                        step: Step::WriteSidecar,
+                        source,
+                    };
+                    return Err((Some(i), e));
+                }
             }
             sync.add(&dir);
             let slot = BackupSlot {
@@ -534,7 +540,14 @@ impl Switchyard {
             };
             *recorded = Some((sidecar, slot));
         }
-        sync.sync_filesystems().map_err(|e| (None, e))?;
+        sys::fdatasync_all(&written).map_err(|(i, source)| {
+            let e = Error::Io {
+                target: prepared[i].target.rel.clone(),
+                step: Step::WriteSidecar,
+                source,
+            };
+            (Some(i), e)
+        })?;
         for (i, p) in prepared.iter().enumerate() {
             if let Work::Link {
                 recorded: Some((_, slot)),

@@ -16,6 +16,7 @@
 //! Names are deterministic so that transcripts are byte-stable; the newest generation wins.
 
 use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -169,11 +170,12 @@ pub(crate) struct Sidecar {
 }
 
 impl Sidecar {
-    /// Writes the sidecar under its temporary name. Not synced: the phase syncs every sidecar's
-    /// filesystem once, then renames them into place with [`Sidecar::publish`]. A temporary in
-    /// the way is replaced only when it is this engine's own sidecar of the same target and
+    /// Writes the sidecar under its temporary name and returns the open file. Not synced yet:
+    /// the phase writes every sidecar first, then syncs each file (never the whole filesystem,
+    /// whose unrelated dirty data is none of the engine's business) and renames them into place
+    /// with [`Sidecar::publish`]. A temporary in the way is replaced only when it is this engine's own sidecar of the same target and
     /// generation (left by an apply that died before the rename); anything else fails `EEXIST`.
-    pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<()> {
+    pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<File> {
         let mut file = match sys::create_new(dir, &names.sidecar_tmp) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 if !Sidecar::is_own_temp(dir, names, &self.target) {
@@ -189,7 +191,8 @@ impl Sidecar {
         file.write_all(&json).inspect_err(|_| {
             // A partial temporary (a full disk fails the write after the create) is ours.
             let _ = sys::unlink_at(dir, &names.sidecar_tmp);
-        })
+        })?;
+        Ok(file)
     }
 
     /// Whether the sidecar temporary of `names` is one this engine wrote for `target`: it reads

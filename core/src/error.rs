@@ -2,12 +2,12 @@
 //!
 //! | id                 | exit | cause                                                          |
 //! |--------------------|------|----------------------------------------------------------------|
-//! | `E_POLICY`         | 10   | the request or the tree breaks policy (bad path, odd file type, a file of the tree under one of the engine's names) |
+//! | `E_POLICY`         | 10   | the request or the tree breaks policy (bad path, odd file type, a file of the tree under one of the engine's names, no such plan) |
 //! | `E_OWNERSHIP`      | 20   | a link source is writable by others than root                   |
 //! | `E_LOCKING`        | 30   | no lock manager, or the lock was not acquired in time           |
 //! | `E_ATOMIC_SWAP`    | 40   | a swap step (temp link, exchange, rename, fsync) failed         |
 //! | `E_EXDEV`          | 50   | the backup store is on another filesystem and copying is forbidden |
-//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar |
+//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar, or a damaged sidecar or plan record |
 //! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back, or a failed apply could not undo itself (the error names the target and where the original is kept; its sidecar stays, so a later rollback restores it) |
 //! | `E_SMOKE`          | 80   | no smoke runner, or a swapped target failed its health check    |
 //! | `E_DRIFT`          | 90   | the target is not what the swap placed: someone else changed it (even to a copy equal to the prior object), it changed between preflight and the swap, or a later plan's swap covers it |
@@ -148,6 +148,8 @@ pub enum Step {
     CopyBackup,
     Unlink,
     Sync,
+    WritePlanRecord,
+    ReadPlanRecord,
 }
 
 impl fmt::Display for Step {
@@ -164,6 +166,8 @@ impl fmt::Display for Step {
             Step::CopyBackup => "copying the prior object into the backup store",
             Step::Unlink => "removing",
             Step::Sync => "syncing",
+            Step::WritePlanRecord => "recording the plan",
+            Step::ReadPlanRecord => "reading the plan record",
         })
     }
 }
@@ -335,6 +339,15 @@ pub enum Error {
         source: io::Error,
         outcome: Option<Box<Error>>,
     },
+
+    #[error("the plan record `{record}` is unusable: {reason}")]
+    BadPlanRecord { record: String, reason: String },
+
+    #[error("no recorded plan matches `{request}` (`switchyard plans` lists them)")]
+    UnknownPlan { request: String },
+
+    #[error("`{request}` matches more than one recorded plan: {matches}; give more of the id")]
+    AmbiguousPlan { request: String, matches: String },
 }
 
 impl Error {
@@ -348,7 +361,9 @@ impl Error {
             | Error::UnsupportedKind { .. }
             | Error::BadSource { .. }
             | Error::SourceIsTarget { .. }
-            | Error::ForeignFile { .. } => ErrorId::Policy,
+            | Error::ForeignFile { .. }
+            | Error::UnknownPlan { .. }
+            | Error::AmbiguousPlan { .. } => ErrorId::Policy,
             Error::OpenRoot { source, .. } => errno_id(source, ErrorId::Policy),
             Error::SourceOwnership { .. } => ErrorId::Ownership,
             Error::NoLockManager | Error::LockTimeout { .. } | Error::LockFile { .. } => {
@@ -366,7 +381,8 @@ impl Error {
             Error::NoBackup { .. }
             | Error::BackupMissing { .. }
             | Error::BadSidecar { .. }
-            | Error::SidecarMissing { .. } => ErrorId::BackupMissing,
+            | Error::SidecarMissing { .. }
+            | Error::BadPlanRecord { .. } => ErrorId::BackupMissing,
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
             Error::Stranded { .. } | Error::UndoFailed { .. } => ErrorId::RestoreFailed,
             Error::Drift { .. } | Error::DriftNotReplaceable { .. } => ErrorId::Drift,

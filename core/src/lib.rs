@@ -15,6 +15,10 @@
 //!   clobber a target someone else changed ([`ErrorId::Drift`]).
 //! - [`Policy`] decides the safeguards: lock ([`FileLock`]), rescue toolset, health checks
 //!   ([`SmokeRunner`]) with automatic rollback, and backups in a store on another filesystem.
+//! - [`HealthProfile`] checks real tools: per-target arguments and expected endings, with a
+//!   built-in profile for coreutils; programs run through a [`ProgramRunner`].
+//! - [`PlanStore`] records plans durably inside their root, so a later process can roll back or
+//!   report one by its id ([`Switchyard::status`]) without being given the targets again.
 //! - Facts go to a [`FactSink`]; [`Fact::canonical`] is the redacted form.
 //! - With the `crash-points` feature (for test harnesses only), the engine names the points
 //!   between its durable steps (with the target of the action at hand) and lets an observer
@@ -94,20 +98,25 @@ pub mod crash;
 mod engine;
 pub mod error;
 mod facts;
+mod health_profile;
 mod history;
 mod lock;
 mod path;
 mod plan;
 mod policy;
 mod process;
+mod program;
 mod prune;
+mod record;
 mod rescue;
 mod rollback;
 mod smoke;
 mod state;
+mod status;
 mod store;
 mod swap;
 mod sys;
+mod tidy;
 mod tree;
 
 pub use apply::{ActionReport, ApplyReport};
@@ -118,14 +127,19 @@ pub use facts::{
     CANONICAL_TS, Decision, FACTS_SCHEMA, Fact, FactSink, JsonlSink, MemorySink, Reason, Stage,
     canonical_jsonl,
 };
+pub use health_profile::{Expect, HealthCheck, HealthProfile};
 pub use lock::FileLock;
 pub use path::SafePath;
 pub use plan::{Action, ActionKind, LinkRequest, Plan, Request, RestoreRequest};
 pub use policy::{LinkStyle, Policy};
 pub use process::CheckFailure;
+pub use program::{HostRunner, Outcome, ProgramRunner, run_command};
 pub use prune::PruneReport;
+pub use record::{PLAN_RECORD_SCHEMA, PLANS_DIR, PlanRecord, PlanStore, RecordedRequest};
 pub use rescue::RescueProfile;
 pub use rollback::{RollbackOptions, RollbackReport};
 pub use smoke::{CommandSmoke, SmokeRunner};
 pub use state::Kind;
+pub use status::{LinkState, TargetStatus};
 pub use store::store_dir_for_root;
+pub use tidy::TidyReport;

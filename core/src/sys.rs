@@ -299,9 +299,35 @@ pub(crate) fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(rustix::fs::fsync(fd)?)
 }
 
-/// `syncfs(fd)`: one flush of every dirty file of the filesystem that holds `fd`.
-pub(crate) fn syncfs(fd: BorrowedFd<'_>) -> io::Result<()> {
-    Ok(rustix::fs::syncfs(fd)?)
+/// `fdatasync(fd)` of every file, from a few threads at once: a filesystem's journal commits the
+/// concurrent syncs together, where one after the other each would wait for a commit of its own.
+/// Returns the key and error of a file that failed.
+pub(crate) fn fdatasync_all<K: Copy + Send + Sync>(
+    files: &[(K, File)],
+) -> Result<(), (K, io::Error)> {
+    const THREADS: usize = 16;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let first_error = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS.min(files.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((key, file)) = files.get(i) else {
+                        break;
+                    };
+                    if let Err(e) = rustix::fs::fdatasync(file) {
+                        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                        slot.get_or_insert((*key, e.into()));
+                    }
+                }
+            });
+        }
+    });
+    first_error
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .map_or(Ok(()), Err)
 }
 
 /// `pipe2(O_CLOEXEC)`, then `O_NONBLOCK` on the read end only: a program's output, read

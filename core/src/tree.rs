@@ -151,19 +151,6 @@ impl SyncSet {
         self.dirs.entry(dir.key()).or_insert_with(|| Rc::clone(dir));
     }
 
-    /// `syncfs` once per filesystem: makes the data of every file written in the phase durable
-    /// before the names that point to it are renamed into place.
-    pub(crate) fn sync_filesystems(&self) -> Result<(), Error> {
-        let mut seen = Vec::new();
-        for dir in self.dirs.values() {
-            if !seen.contains(&dir.dev) {
-                seen.push(dir.dev);
-                sys::syncfs(dir.fd()).map_err(|source| sync_error(dir, source))?;
-            }
-        }
-        Ok(())
-    }
-
     /// `fsync` each directory once; the first error is returned (after trying the rest).
     pub(crate) fn sync_dirs(&mut self) -> Result<(), Error> {
         let mut first = None;

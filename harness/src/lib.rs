@@ -20,6 +20,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod signal;
+pub mod system;
 pub mod trace;
 pub mod transcript;
 pub mod trial;

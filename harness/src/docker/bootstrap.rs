@@ -83,7 +83,7 @@ pub(crate) fn run(
     let work = WorkDir::create(&opts.workdir)?;
     let rootfs = work.path().join("rootfs");
 
-    let result = debootstrap(&program, &rootfs, &opts.mirror, log)
+    let result = debootstrap(&program, &rootfs, &opts.mirror, INCLUDE, log)
         .and_then(|()| rt.block_on(import(api, &rootfs, log)));
     let closed = work.close();
     let id = result?;
@@ -93,7 +93,7 @@ pub(crate) fn run(
 }
 
 /// `PATH` plus the sbin directories that a non-login root shell may lack.
-fn search_dirs() -> Vec<PathBuf> {
+pub(crate) fn search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> =
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
     for extra in ["/usr/sbin", "/sbin"] {
@@ -117,15 +117,18 @@ pub(crate) fn locate_debootstrap(dirs: &[PathBuf]) -> Result<PathBuf, DockerErro
         .ok_or(DockerError::DebootstrapMissing)
 }
 
-fn debootstrap(
+/// `debootstrap --variant=minbase --include=INCLUDE` of [`SUITE`] into `rootfs`, its output
+/// passed to `log` line by line.
+pub(crate) fn debootstrap(
     program: &Path,
     rootfs: &Path,
     mirror: &str,
+    include: &str,
     log: &mut dyn FnMut(&str),
 ) -> Result<(), DockerError> {
     let mut args: Vec<OsString> = vec![
         "--variant=minbase".into(),
-        format!("--include={INCLUDE}").into(),
+        format!("--include={include}").into(),
         SUITE.into(),
     ];
     args.push(rootfs.as_os_str().to_owned());

@@ -1,7 +1,7 @@
 //! The `docker` runner: builds the runner image through the Docker Engine API and re-runs
 //! `fsmatrix` inside a container with the least privilege that loop-mounting needs.
 
-mod bootstrap;
+pub(crate) mod bootstrap;
 mod clean;
 mod client;
 mod container;

@@ -258,6 +258,11 @@ fn prepare(
         tree::put(&root, rel, entry)
             .map_err(|e| harness(&format!("building the tree at {rel}"), e))?;
     }
+    // The tree stands for installed files, durable before the engine starts (as a package
+    // manager leaves them): a power cut may lose only what the engine itself left unsynced.
+    fs::File::open(&root)
+        .and_then(|dir| Ok(rustix::fs::syncfs(&dir)?))
+        .map_err(|e| harness("syncing the tree", e))?;
     Ok(Layout {
         root,
         lock: dir.join("engine.lock"),

@@ -1,0 +1,193 @@
+//! What each command prints: a short text for people, or one JSON document with --json.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+use switchyard::{
+    ApplyMode, ApplyReport, LinkState, PlanRecord, PruneReport, RollbackReport, TargetStatus,
+};
+use uuid::Uuid;
+
+use crate::args::Cli;
+use crate::error::CliError;
+use crate::session::print_json;
+
+fn out(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).map_err(CliError::Output)
+}
+
+pub fn applied(
+    cli: &Cli,
+    report: &ApplyReport,
+    mode: ApplyMode,
+    left_out: &[String],
+) -> Result<(), CliError> {
+    let committed = mode == ApplyMode::Commit;
+    let changed = report.actions.iter().filter(|a| a.changed).count();
+    if cli.json {
+        let actions: Vec<Value> = report
+            .actions
+            .iter()
+            .map(|a| {
+                json!({
+                    "target": a.target,
+                    "before": a.before,
+                    "after": a.after,
+                    "changed": a.changed,
+                    "degraded": a.degraded,
+                })
+            })
+            .collect();
+        return print_json(&json!({
+            "plan_id": report.plan_id,
+            "committed": committed,
+            "changed": changed,
+            "actions": actions,
+            "left_out": left_out,
+        }));
+    }
+    let mut text = String::new();
+    for a in &report.actions {
+        let what = if a.changed { "" } else { "  (already linked)" };
+        text.push_str(&format!(
+            "{:<8} -> {:<8} {}{what}\n",
+            a.before.to_string(),
+            a.after.to_string(),
+            a.target
+        ));
+    }
+    if !left_out.is_empty() {
+        text.push_str(&format!(
+            "left out (in neither usr/bin nor usr/sbin): {}\n",
+            left_out.join(" ")
+        ));
+    }
+    let total = report.actions.len();
+    if committed {
+        text.push_str(&format!(
+            "plan {}: committed, {changed} of {total} targets switched\n",
+            report.plan_id
+        ));
+    } else {
+        text.push_str(&format!(
+            "plan {}: dry run, {changed} of {total} targets would be switched; nothing changed \
+             (add --commit to apply)\n",
+            report.plan_id
+        ));
+    }
+    out(&text)
+}
+
+/// Rollbacks done, and with --tidy how many generations' sidecars were removed.
+pub fn rolled_back(
+    cli: &Cli,
+    done: &[(Uuid, RollbackReport)],
+    tidied: Option<usize>,
+) -> Result<(), CliError> {
+    if cli.json {
+        let plans: Vec<Value> = done
+            .iter()
+            .map(|(id, r)| json!({"plan_id": id, "restored": r.restored, "unchanged": r.unchanged}))
+            .collect();
+        return print_json(&json!({ "rolled_back": plans, "tidied": tidied }));
+    }
+    let mut text: String = done
+        .iter()
+        .map(|(id, r)| {
+            format!(
+                "plan {id}: {} targets restored, {} already as before\n",
+                r.restored, r.unchanged
+            )
+        })
+        .collect();
+    if let Some(removed) = tidied {
+        text.push_str(&format!(
+            "tidied: {removed} generations' sidecars removed\n"
+        ));
+    }
+    out(&text)
+}
+
+pub fn pruned(cli: &Cli, done: &[(Uuid, PruneReport)]) -> Result<(), CliError> {
+    if cli.json {
+        let plans: Vec<Value> = done
+            .iter()
+            .map(|(id, r)| json!({"plan_id": id, "removed": r.removed}))
+            .collect();
+        return print_json(&json!({ "pruned": plans }));
+    }
+    let text: String = done
+        .iter()
+        .map(|(id, r)| format!("plan {id}: {} old generations removed\n", r.removed))
+        .collect();
+    out(&text)
+}
+
+fn state_name(state: LinkState) -> &'static str {
+    match state {
+        LinkState::Switched => "switched",
+        LinkState::RolledBack => "rolled-back",
+        LinkState::NotApplied => "not-applied",
+        LinkState::Superseded => "superseded",
+        LinkState::Drifted => "drifted",
+    }
+}
+
+pub fn status(cli: &Cli, found: &[TargetStatus]) -> Result<(), CliError> {
+    if cli.json {
+        return print_json(&json!({ "targets": found }));
+    }
+    let mut text = String::new();
+    for s in found {
+        let generation = s.generation.map_or("-".to_owned(), |g| g.to_string());
+        text.push_str(&format!(
+            "{:<12} {} {:>4} {}\n",
+            state_name(s.state),
+            s.plan_id,
+            generation,
+            s.target
+        ));
+    }
+    if found.is_empty() {
+        text.push_str("no recorded plans\n");
+    }
+    out(&text)
+}
+
+pub fn plans(cli: &Cli, rows: &[(PlanRecord, Vec<TargetStatus>)]) -> Result<(), CliError> {
+    let switched = |links: &[TargetStatus]| {
+        links
+            .iter()
+            .filter(|s| s.state == LinkState::Switched)
+            .count()
+    };
+    if cli.json {
+        let plans: Vec<Value> = rows
+            .iter()
+            .map(|(record, links)| {
+                json!({
+                    "plan_id": record.plan_id,
+                    "recorded_at": record.recorded_at,
+                    "links": links.len(),
+                    "switched": switched(links),
+                })
+            })
+            .collect();
+        return print_json(&json!({ "plans": plans }));
+    }
+    let mut text = String::new();
+    for (record, links) in rows {
+        text.push_str(&format!(
+            "{} {} {}/{} switched\n",
+            record.plan_id,
+            record.recorded_at,
+            switched(links),
+            links.len()
+        ));
+    }
+    if rows.is_empty() {
+        text.push_str("no recorded plans\n");
+    }
+    out(&text)
+}

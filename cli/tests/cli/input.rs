@@ -1,0 +1,86 @@
+//! Bad input: unknown targets, malformed plan files (at their line and column), wrong links,
+//! and the exit codes of each.
+
+use std::fs;
+
+use crate::support::Tree;
+
+#[test]
+fn an_unknown_target_directory_is_e_policy_and_changes_nothing() {
+    let tree = Tree::new("input-unknown-target");
+    let before = tree.snapshot();
+    let run = tree
+        .run(&["apply", "--commit", "--link", "opt/new/ls=usr/nowhere/ls"])
+        .expect(10);
+    assert!(run.stderr().contains("usr/nowhere/ls"), "{}", run.stderr());
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
+fn a_missing_source_and_an_escaping_path_are_e_policy() {
+    let tree = Tree::new("input-bad-source");
+    tree.run(&["apply", "--link", "opt/new/nothing=usr/bin/ls"])
+        .expect(10);
+    tree.run(&["apply", "--link", "../etc/passwd=usr/bin/ls"])
+        .expect(10);
+}
+
+/// Proves: REQ-CLI1
+#[test]
+fn a_malformed_yaml_plan_file_is_reported_at_its_line_and_column() {
+    let tree = Tree::new("input-yaml");
+    let plan = tree.dir.join("plan.yaml");
+    fs::write(
+        &plan,
+        "links:\n  - source: opt/new/ls\n    target: usr/bin/ls\n    color: blue\n",
+    )
+    .unwrap();
+    let run = tree
+        .run(&["apply", "--plan", plan.to_str().unwrap()])
+        .expect(2);
+    let want = format!("{}:4:5: ", plan.display());
+    assert!(
+        run.stderr().contains(&want),
+        "want {want} in {}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("color"), "{}", run.stderr());
+}
+
+#[test]
+fn a_malformed_json_plan_file_is_reported_at_its_line_and_column() {
+    let tree = Tree::new("input-json");
+    let plan = tree.dir.join("plan.json");
+    fs::write(
+        &plan,
+        "{\"links\": [\n  {\"source\": \"a\" \"target\": \"b\"}\n]}\n",
+    )
+    .unwrap();
+    let run = tree
+        .run(&["apply", "--plan", plan.to_str().unwrap()])
+        .expect(2);
+    let want = format!("{}:2:18: ", plan.display());
+    assert!(
+        run.stderr().contains(&want),
+        "want {want} in {}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_link_without_an_equals_sign_and_an_empty_apply_are_usage_errors() {
+    let tree = Tree::new("input-usage");
+    let run = tree.run(&["apply", "--link", "opt/new/ls"]).expect(2);
+    assert!(run.stderr().contains("SOURCE=TARGET"), "{}", run.stderr());
+    tree.run(&["apply"]).expect(2);
+    tree.run(&["rollback"]).expect(2);
+    tree.run(&["apply", "--from", "opt/none"]).expect(2);
+}
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    let tree = Tree::new("input-help");
+    let run = tree.run(&["--help"]).expect(0);
+    assert!(run.stdout().contains("Examples:"), "{}", run.stdout());
+    assert!(run.stdout().contains("E_DRIFT 90"), "{}", run.stdout());
+}

@@ -1,0 +1,8 @@
+//! The `switchyard` binary on real temporary trees: every command, bad input, exit codes.
+
+mod apply;
+mod checks;
+mod input;
+mod rollback;
+mod status;
+mod support;

@@ -1,0 +1,126 @@
+//! Plans recorded on disk, and the read-only status of their links.
+
+use std::fs;
+
+use switchyard::{ErrorId, LinkState, PLANS_DIR, PlanStore};
+
+use crate::support::{Sandbox, commit, permissive, roll_back};
+
+fn tree(name: &str) -> Sandbox {
+    let sb = Sandbox::new(name);
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("usr/bin/cat", "GNU cat\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755)
+        .file("opt/uutils/cat", "uutils cat\n", 0o755);
+    sb
+}
+
+#[test]
+fn a_saved_plan_is_found_by_its_id_or_a_prefix_and_gives_the_same_plan() {
+    let sb = tree("records-roundtrip");
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let store = PlanStore::new(&sb.root);
+    assert!(store.list().unwrap().is_empty());
+    store.save(&plan).unwrap();
+    let id = plan.id().to_string();
+    let recorded = sb.path(&format!("{PLANS_DIR}/{id}.json"));
+    assert!(recorded.is_file(), "{} is missing", recorded.display());
+    assert!(
+        !sb.path(&format!("{PLANS_DIR}/{id}.json.tmp")).exists(),
+        "the temporary record was left behind"
+    );
+
+    let found = store.find(&id[..8]).unwrap();
+    assert_eq!(store.plan(&found).unwrap(), plan);
+    assert_eq!(store.list().unwrap().len(), 1);
+    // Saving again replaces the record rather than adding one.
+    store.save(&plan).unwrap();
+    assert_eq!(store.list().unwrap().len(), 1);
+}
+
+#[test]
+fn a_request_that_matches_no_recorded_plan_is_an_error() {
+    let sb = tree("records-unknown");
+    let store = PlanStore::new(&sb.root);
+    store
+        .save(&sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]))
+        .unwrap();
+    let err = store.find("ffffffff").unwrap_err();
+    assert_eq!(err.id(), ErrorId::Policy, "{err}");
+    assert!(
+        matches!(err, switchyard::Error::UnknownPlan { .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        store.find(""),
+        Err(switchyard::Error::UnknownPlan { .. })
+    ));
+}
+
+#[test]
+fn an_altered_record_on_disk_is_refused() {
+    let sb = tree("records-altered");
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let store = PlanStore::new(&sb.root);
+    store.save(&plan).unwrap();
+    let path = sb.path(&format!("{PLANS_DIR}/{}.json", plan.id()));
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace("opt/uutils/ls", "opt/uutils/cat");
+    fs::write(&path, text).unwrap();
+    let record = store.find(&plan.id().to_string()).unwrap();
+    let err = store.plan(&record).unwrap_err();
+    assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
+}
+
+#[test]
+fn status_follows_a_plan_through_commit_rollback_drift_and_a_later_plan() {
+    let sb = tree("records-status");
+    let engine = permissive();
+    let plan = sb.plan(&[
+        ("opt/uutils/cat", "usr/bin/cat"),
+        ("opt/uutils/ls", "usr/bin/ls"),
+    ]);
+    let states = |plan| -> Vec<(String, LinkState, Option<u32>)> {
+        engine
+            .status(plan)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.target, s.state, s.generation))
+            .collect()
+    };
+    let both = |state, generation| {
+        vec![
+            ("usr/bin/cat".to_owned(), state, generation),
+            ("usr/bin/ls".to_owned(), state, generation),
+        ]
+    };
+    let before = sb.snapshot();
+    assert_eq!(states(&plan), both(LinkState::NotApplied, None));
+    assert_eq!(sb.snapshot(), before, "status changed the tree");
+
+    commit(&engine, &plan);
+    assert_eq!(states(&plan), both(LinkState::Switched, Some(1)));
+    roll_back(&engine, &plan);
+    assert_eq!(states(&plan), both(LinkState::RolledBack, Some(1)));
+
+    commit(&engine, &plan);
+    fs::remove_file(sb.path("usr/bin/ls")).unwrap();
+    fs::write(sb.path("usr/bin/ls"), "reinstalled\n").unwrap();
+    let found = states(&plan);
+    assert_eq!(
+        found[0],
+        ("usr/bin/cat".to_owned(), LinkState::Switched, Some(2))
+    );
+    assert_eq!(
+        found[1],
+        ("usr/bin/ls".to_owned(), LinkState::Drifted, Some(2))
+    );
+
+    let later = sb.plan(&[("opt/uutils/ls", "usr/bin/cat")]);
+    commit(&engine, &later);
+    assert_eq!(
+        states(&plan)[0],
+        ("usr/bin/cat".to_owned(), LinkState::Superseded, Some(2))
+    );
+}
