@@ -575,6 +575,7 @@ fn recorded_on_tmpfs() {
          why: w\n\
          policy: production\n\
          steps:\n  \
+           - apply: { link: [ { source: a, target: b } ] }\n  \
            - rollback: { crash: { at: every, how: [recorded] } }\n",
         2,
         21,

@@ -18,7 +18,7 @@ fn requirements() -> Requirements {
 }
 
 fn scenario(name: &str, proves: Option<&[&str]>) -> Scenario {
-    let text = "description: d\npolicy: permissive\nsteps:\n  - rollback: {}\n";
+    let text = "description: d\npolicy: permissive\nsteps:\n  - apply: { link: [ { source: a, target: b } ] }\n  - rollback: {}\n";
     // Tests run in parallel and several load a scenario of the same name: one file each.
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(

@@ -8,6 +8,8 @@ use crate::support::{Workspace, run, sleeps_alive};
 fn backgrounding_scenario(marker: u32) -> String {
     format!(
         r##"description: A health check that leaves a process running inside the mount.
+filesystems: [ext4, xfs]
+why: Two block filesystems show the loop device is released; more would only add time.
 policy: permissive
 tree:
   usr/bin/ls:    {{ file: "GNU ls\n", mode: "0755" }}
@@ -23,6 +25,8 @@ steps:
 fn hanging_scenario(marker: u32) -> String {
     format!(
         r##"description: A health check that hangs past its timeout.
+filesystems: [ext4, xfs]
+why: Two block filesystems show the loop device is released; more would only add time.
 policy:
   preset: permissive
   smoke_timeout_ms: 300
