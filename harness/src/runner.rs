@@ -271,7 +271,7 @@ fn run_child(
         .map_err(|e| harness(&format!("starting {}", config.exe.display()), &e))?;
     // If this process is killed outright, `fsmatrix clean` kills what is left of the group.
     if let Err(e) = TrialGroup::of_leader(child.id(), &token).and_then(|g| g.write(dir)) {
-        kill_group(&mut child, dir);
+        kill_group(&mut child, dir, &token);
         return Err(harness("recording the trial's process group", &e));
     }
 
@@ -281,12 +281,12 @@ fn run_child(
             Ok(Some(status)) => break status,
             Ok(None) => {}
             Err(e) => {
-                kill_group(&mut child, dir);
+                kill_group(&mut child, dir, &token);
                 return Err(harness("waiting for the trial child", &e));
             }
         }
         if started.elapsed() > config.trial_timeout {
-            kill_group(&mut child, dir);
+            kill_group(&mut child, dir, &token);
             return Err(Failure::new(
                 FailureKind::TimedOut,
                 format!(
@@ -296,7 +296,7 @@ fn run_child(
             ));
         }
         if cancel.is_cancelled() {
-            kill_group(&mut child, dir);
+            kill_group(&mut child, dir, &token);
             return Err(Failure::new(
                 FailureKind::NotRun,
                 "interrupted; the trial was stopped",
@@ -312,12 +312,15 @@ fn run_child(
     serde_json::from_str(&text).map_err(|e| harness("parsing the trial report", &e))
 }
 
-/// Kills the trial's process group, then aborts the FUSE connections of its recorded disks, which
-/// the killed process may otherwise wait on forever (see [`fixture::abort_fuse`]), then reaps it.
-fn kill_group(child: &mut Child, dir: &Path) {
+/// Kills the trial's process group and every process that carries its token (its health
+/// checks run in groups of their own), then aborts the FUSE connections of its recorded disks,
+/// which the killed process may otherwise wait on forever (see [`fixture::abort_fuse`]), then
+/// reaps it.
+fn kill_group(child: &mut Child, dir: &Path, token: &str) {
     if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
+    workdir::kill_token_carriers(token);
     if let Err(e) = fixture::abort_fuse(dir) {
         eprintln!(
             "fsmatrix: cannot abort the recorded disks under {}: {}",

@@ -60,18 +60,34 @@ impl TrialGroup {
         })
     }
 
-    /// Kills the processes that provably belong to this trial; returns how many.
+    /// Kills the processes that provably belong to this trial; returns how many: the members
+    /// of its group while the leader is still the one recorded, and every process carrying the
+    /// trial's token, in whatever group it is (a health check runs in a group of its own, and
+    /// inherits the token).
     pub fn kill(&self) -> usize {
         let leader_is_ours =
             procfs::stat(self.pgid).is_ok_and(|leader| leader.start_time == self.leader_start);
         procfs::processes()
             .into_iter()
-            .filter(|p| p.pgid == self.pgid)
-            .filter(|p| leader_is_ours || procfs::environ_has(p.pid, TRIAL_TOKEN_ENV, &self.token))
+            .filter(|p| {
+                (leader_is_ours && p.pgid == self.pgid)
+                    || procfs::environ_has(p.pid, TRIAL_TOKEN_ENV, &self.token)
+            })
             .filter_map(|p| Pid::from_raw(p.pid))
             .filter(|&pid| rustix::process::kill_process(pid, Signal::KILL).is_ok())
             .count()
     }
+}
+
+/// Kills every process that carries `token` (a trial's, in [`TRIAL_TOKEN_ENV`]) in its
+/// environment, in whatever process group; returns how many.
+pub fn kill_token_carriers(token: &str) -> usize {
+    procfs::processes()
+        .into_iter()
+        .filter(|p| procfs::environ_has(p.pid, TRIAL_TOKEN_ENV, token))
+        .filter_map(|p| Pid::from_raw(p.pid))
+        .filter(|&pid| rustix::process::kill_process(pid, Signal::KILL).is_ok())
+        .count()
 }
 
 #[cfg(test)]
