@@ -548,19 +548,20 @@ impl Switchyard {
             };
             (Some(i), e)
         })?;
-        for (i, p) in prepared.iter().enumerate() {
+        for (i, temp) in &written {
+            let p = &prepared[*i];
             if let Work::Link {
                 recorded: Some((_, slot)),
                 ..
             } = &p.work
             {
-                Sidecar::publish(slot.dir.fd(), &slot.names).map_err(|source| {
+                Sidecar::publish(temp, slot.dir.fd(), &slot.names).map_err(|source| {
                     let e = Error::Io {
                         target: p.target.rel.clone(),
                         step: Step::WriteSidecar,
                         source,
                     };
-                    (Some(i), e)
+                    (Some(*i), e)
                 })?;
             }
         }

@@ -18,7 +18,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use serde::{Deserialize, Serialize};
@@ -150,6 +150,23 @@ pub(crate) fn orphan_backups(names: &[OsString], target_name: &OsStr) -> Vec<u32
     found
 }
 
+/// A sidecar written but not yet published.
+#[derive(Debug)]
+pub(crate) enum SidecarTemp {
+    /// A file with no name (`O_TMPFILE`).
+    Unnamed(File),
+    /// A file under the generation's temporary sidecar name.
+    Named(File),
+}
+
+impl AsFd for SidecarTemp {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            SidecarTemp::Unnamed(file) | SidecarTemp::Named(file) => file.as_fd(),
+        }
+    }
+}
+
 /// What one swap did, written durably before the swap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,12 +187,25 @@ pub(crate) struct Sidecar {
 }
 
 impl Sidecar {
-    /// Writes the sidecar under its temporary name and returns the open file. Not synced yet:
-    /// the phase writes every sidecar first, then syncs each file (never the whole filesystem,
-    /// whose unrelated dirty data is none of the engine's business) and renames them into place
-    /// with [`Sidecar::publish`]. A temporary in the way is replaced only when it is this engine's own sidecar of the same target and
-    /// generation (left by an apply that died before the rename); anything else fails `EEXIST`.
-    pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<File> {
+    /// Writes the sidecar into a file with no name yet (`O_TMPFILE`), or where the filesystem
+    /// cannot make one, under its temporary name. Not synced yet: the phase writes every sidecar
+    /// first, then syncs each file (never the whole filesystem, whose unrelated dirty data is none
+    /// of the engine's business) and gives each its name with [`Sidecar::publish`]. An unnamed
+    /// file is never left behind by a crash; a named temporary can be, with its data lost, and
+    /// then nothing proves it the engine's. A temporary in the way is replaced only when it is
+    /// this engine's own sidecar of the same target and generation; anything else fails `EEXIST`.
+    pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<SidecarTemp> {
+        let mut json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        json.push(b'\n');
+        if let Some(mut file) = sys::create_unnamed(dir)? {
+            // A named temporary of this generation left by an earlier crash (where the
+            // filesystem could not make unnamed files, or by an older engine) is ours and stale.
+            if Sidecar::is_own_temp(dir, names, &self.target) {
+                sys::unlink_at(dir, &names.sidecar_tmp)?;
+            }
+            file.write_all(&json)?;
+            return Ok(SidecarTemp::Unnamed(file));
+        }
         let mut file = match sys::create_new(dir, &names.sidecar_tmp) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 if !Sidecar::is_own_temp(dir, names, &self.target) {
@@ -186,13 +216,11 @@ impl Sidecar {
             }
             created => created?,
         };
-        let mut json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        json.push(b'\n');
         file.write_all(&json).inspect_err(|_| {
             // A partial temporary (a full disk fails the write after the create) is ours.
             let _ = sys::unlink_at(dir, &names.sidecar_tmp);
         })?;
-        Ok(file)
+        Ok(SidecarTemp::Named(file))
     }
 
     /// Whether the sidecar temporary of `names` is one this engine wrote for `target`: it reads
@@ -217,8 +245,18 @@ impl Sidecar {
         )
     }
 
-    pub(crate) fn publish(dir: BorrowedFd<'_>, names: &Names) -> io::Result<()> {
-        sys::rename_noreplace(dir, &names.sidecar_tmp, dir, &names.sidecar)
+    /// Gives a synced sidecar its name; fails with `EEXIST` when the name is taken.
+    pub(crate) fn publish(
+        temp: &SidecarTemp,
+        dir: BorrowedFd<'_>,
+        names: &Names,
+    ) -> io::Result<()> {
+        match temp {
+            SidecarTemp::Unnamed(file) => sys::link_unnamed(file, dir, &names.sidecar),
+            SidecarTemp::Named(_) => {
+                sys::rename_noreplace(dir, &names.sidecar_tmp, dir, &names.sidecar)
+            }
+        }
     }
 
     pub(crate) fn read(dir: BorrowedFd<'_>, names: &Names) -> io::Result<Result<Sidecar, String>> {

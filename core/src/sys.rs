@@ -11,7 +11,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags, XattrFlags};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RenameFlags, ResolveFlags, XattrFlags};
+use rustix::io::Errno;
 
 /// The metadata the engine looks at, from `lstat`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,6 +262,44 @@ pub(crate) fn create_new(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> 
     Ok(File::from(fd))
 }
 
+/// `openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)`: a file in `dir`'s filesystem
+/// with no name, which a crash cannot leave behind (recovery frees it) until
+/// [`link_unnamed`] gives it one. `None` where the filesystem cannot make one (`EOPNOTSUPP`,
+/// `EISDIR` or `EINVAL` from kernels or filesystems without `O_TMPFILE`).
+#[doc(alias = "O_TMPFILE")]
+pub(crate) fn create_unnamed(dir: BorrowedFd<'_>) -> io::Result<Option<File>> {
+    match rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `linkat(fd, "", dir, name, AT_EMPTY_PATH)`: names a file made by [`create_unnamed`]; fails
+/// with `EEXIST` when `name` is taken. Without `CAP_DAC_READ_SEARCH` the kernel refuses the
+/// empty path; then the file is linked through its `/proc/self/fd` entry instead.
+#[doc(alias = "linkat")]
+pub(crate) fn link_unnamed(file: &File, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    match rustix::fs::linkat(file, "", dir, name, AtFlags::EMPTY_PATH) {
+        Err(Errno::PERM | Errno::NOENT) => {
+            let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file));
+            Ok(rustix::fs::linkat(
+                CWD,
+                path.as_str(),
+                dir,
+                name,
+                AtFlags::SYMLINK_FOLLOW,
+            )?)
+        }
+        linked => Ok(linked?),
+    }
+}
+
 /// `fchown(fd, uid, gid)` then `fchmod(fd, mode)`, in that order: chown clears setuid bits.
 pub(crate) fn set_owner_and_mode(
     fd: BorrowedFd<'_>,
@@ -302,8 +341,8 @@ pub(crate) fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// `fdatasync(fd)` of every file, from a few threads at once: a filesystem's journal commits the
 /// concurrent syncs together, where one after the other each would wait for a commit of its own.
 /// Returns the key and error of a file that failed.
-pub(crate) fn fdatasync_all<K: Copy + Send + Sync>(
-    files: &[(K, File)],
+pub(crate) fn fdatasync_all<K: Copy + Send + Sync, F: AsFd + Sync>(
+    files: &[(K, F)],
 ) -> Result<(), (K, io::Error)> {
     const THREADS: usize = 16;
     let next = std::sync::atomic::AtomicUsize::new(0);
