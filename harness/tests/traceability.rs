@@ -118,7 +118,7 @@ fn fsmatrix_check_reports_an_unknown_requirement_at_its_line_and_column() {
     let dir = scratch("check-unknown-id");
     let scenarios = dir.join("scenarios");
     fs::create_dir_all(&scenarios).unwrap();
-    let yaml = "description: d\nproves: [REQ-R2, REQ-NOPE]\npolicy: permissive\nsteps:\n  - rollback: {}\n";
+    let yaml = "description: d\nproves: [REQ-R2, REQ-NOPE]\npolicy: permissive\nsteps:\n  - apply: { link: [ { source: a, target: b } ] }\n  - rollback: {}\n";
     fs::write(scenarios.join("bad.yaml"), yaml).unwrap();
     let check = |requirements: &Path| {
         Command::new(env!("CARGO_BIN_EXE_fsmatrix"))
