@@ -241,7 +241,9 @@ impl Switchyard {
                         .into_owned(),
                     LinkStyle::Absolute => format!("/{}", source.to_string_lossy()),
                 };
-                if before == (ObjectState::Symlink { dest: dest.clone() }) {
+                if before == (ObjectState::Symlink { dest: dest.clone() })
+                    && !defect!(BackupPlacedLinkAgain)
+                {
                     Work::Noop(Reason::AlreadyLinked)
                 } else {
                     let degraded =
@@ -286,7 +288,7 @@ impl Switchyard {
                 };
                 if before == sidecar.prior {
                     Work::Noop(Reason::IdempotentNoop)
-                } else if before != sidecar.placed {
+                } else if before != sidecar.placed && !defect!(RestoreWithoutDriftCheck) {
                     return Err(Error::Drift {
                         target: target.rel.clone(),
                         found: before.describe(),
@@ -377,7 +379,7 @@ impl Switchyard {
                 }
                 Work::Restore { sidecar, slot } => {
                     sync.add(&slot.dir);
-                    restore_prior(&p.target, sidecar, slot, false)
+                    restore_prior(&p.target, sidecar, slot, defect!(RestoreWithoutDriftCheck))
                         .map(|r| matches!(r, Restored::Done { degraded: true, .. }))
                 }
             };
@@ -390,8 +392,16 @@ impl Switchyard {
                 }
             }
         }
+        if failure.is_none() && defect!(SidecarAfterSwap) {
+            failure = self.publish_sidecars(&prepared, &mut sync).err();
+        }
         if failure.is_none() {
-            match sync.sync_dirs() {
+            let synced = if defect!(NoDirFsync) {
+                Ok(())
+            } else {
+                sync.sync_dirs()
+            };
+            match synced {
                 Ok(()) => crash_point!(ApplyAfterFsync),
                 Err(e) => failure = Some((None, e)),
             }
@@ -415,7 +425,7 @@ impl Switchyard {
         out.sync();
 
         if let Err(e) = self.health_check(&prepared, &done, out) {
-            if self.policy.auto_rollback {
+            if self.policy.auto_rollback || defect!(AutoRollbackIgnored) {
                 return Err(undone(e, self.undo(&prepared, &done, out)));
             }
             return Err(e);
@@ -473,6 +483,17 @@ impl Switchyard {
             *recorded = Some((sidecar, slot));
         }
         sync.sync_filesystems().map_err(|e| (None, e))?;
+        if defect!(SidecarAfterSwap) {
+            return Ok(());
+        }
+        self.publish_sidecars(prepared, sync)
+    }
+
+    fn publish_sidecars(
+        &self,
+        prepared: &[Prepared<'_>],
+        sync: &mut SyncSet,
+    ) -> Result<(), (Option<usize>, Error)> {
         for (i, p) in prepared.iter().enumerate() {
             if let Work::Link {
                 recorded: Some((_, slot)),

@@ -71,6 +71,16 @@ pub(crate) fn link_into_place(
     let dir = target.dir.fd();
     let temp = slot.names.temp.as_os_str();
     sys::symlink_at(OsStr::new(dest), dir, temp).map_err(target.io(Step::TempLink))?;
+    if defect!(ApplyUnlinkBeforeRename) && *prior != ObjectState::None {
+        let backup = (slot.dir.fd(), slot.names.backup.as_os_str());
+        sys::rename_noreplace(dir, &target.name, backup.0, backup.1)
+            .map_err(target.io(Step::BackupRename))?;
+        crash_point!(ApplyAfterTempLink);
+        sys::rename_noreplace(dir, temp, dir, &target.name).map_err(target.io(Step::Rename))?;
+        crash_point!(ApplyAfterSwap);
+        crash_point!(ApplyAfterBackupRename);
+        return Ok(false);
+    }
     crash_point!(ApplyAfterTempLink);
 
     if *prior == ObjectState::None {
@@ -335,6 +345,18 @@ pub(crate) fn restore_prior(
         });
     };
 
+    if defect!(RollbackUnlinkBeforeRename) {
+        sys::unlink_at(dir, &target.name).map_err(target.restore_err(Step::Unlink))?;
+        crash_point!(RollbackAfterRestore);
+        sys::rename_noreplace(from_dir, from, dir, &target.name)
+            .map_err(target.restore_err(Step::Rename))?;
+        crash_point!(RollbackAfterUnlink);
+        remove_leftovers(target, sidecar, slot)?;
+        return Ok(Restored::Done {
+            degraded: false,
+            forced: !placed,
+        });
+    }
     let degraded = match sys::rename_exchange(from_dir, from, dir, &target.name) {
         Ok(()) => {
             crash_point!(RollbackAfterRestore);

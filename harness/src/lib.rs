@@ -8,6 +8,8 @@
 //! the tests' `/// Proves:` lines into the guarantees table (`docs/guarantees.md`).
 
 pub mod cli;
+#[cfg(feature = "defects")]
+pub mod defects;
 pub mod docker;
 pub mod error;
 pub mod fixture;

@@ -3,6 +3,8 @@
 mod args;
 mod children;
 mod clean;
+#[cfg(feature = "defects")]
+mod defects;
 mod doctor;
 mod entry;
 mod golden;
