@@ -37,7 +37,8 @@ pub enum Defect {
     RestoreWithoutDriftCheck,
     /// A symlink prior copied to the backup store is copied as its destination's bytes.
     SymlinkPriorAsCopy,
-    /// Directories are resolved without `RESOLVE_IN_ROOT`: absolute symlinks lead out.
+    /// Directories are resolved without `RESOLVE_IN_ROOT`, and one that ends outside the root
+    /// is not refused: absolute symlinks lead out.
     NoResolveInRoot,
     /// Apply treats a target that already is the requested link as work, backing it up again.
     BackupPlacedLinkAgain,

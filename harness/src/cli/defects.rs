@@ -8,6 +8,7 @@ use switchyard::defect::Defect;
 use super::args::DefectsArgs;
 use crate::defects::{self, SCOPES, Scope};
 use crate::error::{HarnessError, exit};
+use crate::trial::CANARY;
 
 pub(super) fn defects(work_dir: &Path, args: &DefectsArgs) -> Result<ExitCode, HarnessError> {
     let exe = std::env::current_exe().map_err(|source| HarnessError::Io {
@@ -49,6 +50,18 @@ pub(super) fn defects(work_dir: &Path, args: &DefectsArgs) -> Result<ExitCode, H
     let mut findings = Vec::new();
     for scope in scopes {
         let finding = defects::try_defect(&exe, work_dir, &scope, Some(scope.defect))?;
+        // A defect that led the engine out of the root wrote into the canary; the next one
+        // starts from a fresh one.
+        match std::fs::remove_dir_all(CANARY) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(HarnessError::Io {
+                    what: "reset",
+                    path: CANARY.into(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
         findings.push((scope, finding));
     }
     print!("{}", defects::table(&findings));

@@ -54,7 +54,7 @@ pub const SCOPES: [Scope; 12] = [
     },
     Scope {
         defect: Defect::TypeOnlyIdempotency,
-        scenarios: &["drift-refused", "drift-same-size"],
+        scenarios: &["drift-same-size", "backup-altered"],
         filesystems: EXT4,
     },
     Scope {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use switchyard::crash::{CrashPoint, set_observer};
+use switchyard::crash::{CrashPoint, Phase, set_observer};
 use switchyard::{ApplyMode, EngineFile, EngineName, MemorySink, Plan, RollbackOptions};
 
 use super::engine::{Layout, apply_plan, engine};
@@ -216,7 +216,7 @@ pub(crate) fn run(
     invariant(
         t,
         "targets_present",
-        targets_problem(&targets, &before, &after, ctx.baseline),
+        targets_problem(&targets, &before, &after, ctx.baseline, durable(variant)),
     );
     // 2. Everything else, including what earlier steps committed, survived the crash.
     invariant(
@@ -289,20 +289,36 @@ pub(crate) fn without_sidecars(snap: &Snapshot) -> Snapshot {
         .collect()
 }
 
+/// What a power cut must keep once the step has synced its directories: after an apply, only
+/// the new links will do; after a rollback, only the prior tree. `None` where either is fine.
+fn durable(variant: CrashVariant) -> Option<Phase> {
+    (variant.how == CrashMethod::PowerCut)
+        .then_some(variant.point)
+        .and_then(|point| match point {
+            CrashPoint::ApplyAfterFsync => Some(Phase::Apply),
+            CrashPoint::RollbackAfterFsync => Some(Phase::Rollback),
+            _ => None,
+        })
+}
+
 fn targets_problem(
     targets: &[String],
     before: &Snapshot,
     after: &Snapshot,
     baseline: &Snapshot,
+    durable: Option<Phase>,
 ) -> Option<String> {
     let mut problems = Vec::new();
     for target in targets {
         let now = after.get(target);
+        let linked = now.is_some_and(|e| e.kind == "symlink");
         // Acceptable: the state before the step, the state before the apply being undone, or
-        // a link (the new one).
-        let ok = now == before.get(target)
-            || now == baseline.get(target)
-            || now.is_some_and(|e| e.kind == "symlink");
+        // a link (the new one); once synced, only what the step made.
+        let ok = match durable {
+            Some(Phase::Apply) => linked,
+            Some(Phase::Rollback) => now == baseline.get(target),
+            None => now == before.get(target) || now == baseline.get(target) || linked,
+        };
         if !ok {
             problems.push(match now {
                 None => format!("{target} is missing"),

@@ -3,11 +3,13 @@
 mod crash;
 mod engine;
 mod faults;
+mod outside;
 mod run;
 mod strays;
 mod tree;
 
 pub use crash::crash_child;
 pub use faults::hold_lock_forever;
+pub use outside::CANARY;
 pub use run::{TrialReport, TrialRequest, run_trial};
 pub use strays::adopt_orphans;

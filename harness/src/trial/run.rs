@@ -15,6 +15,7 @@ use super::engine::{
     Layout, apply_plan, engine, wants_same_filesystem_store, wants_second_filesystem,
 };
 use super::faults::Faults;
+use super::outside::Outside;
 use super::strays;
 use super::tree;
 use crate::error::chain;
@@ -186,6 +187,7 @@ impl Steps<'_> {
         variant: Option<CrashVariant>,
         t: &mut Transcript,
     ) -> Result<(), Failure> {
+        let outside = Outside::take(fs.mount_point())?;
         for (i, step) in self.scenario.steps.iter().enumerate() {
             t.line(&json!({"step": i + 1, "op": step.name()}));
             let crashes = matches!(step, Step::Apply(a) if a.crash.is_some())
@@ -201,9 +203,17 @@ impl Steps<'_> {
                     dir: self.dir,
                     baseline: &self.baseline,
                 };
-                return crash::run(&ctx, variant, fs, t);
+                crash::run(&ctx, variant, fs, t)?;
+                return outside.check(
+                    fs.mount_point(),
+                    &format!("after crash trial {}", variant.name()),
+                );
             }
             self.run_step(i, step, fs, t)?;
+            outside.check(
+                fs.mount_point(),
+                &format!("step {} ({})", i + 1, step.name()),
+            )?;
         }
         Ok(())
     }
