@@ -95,6 +95,8 @@ pub enum Command {
 #[cfg(feature = "defects")]
 #[derive(Debug, Clone, Args)]
 pub struct DefectsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Only these defects (by name); default: every one.
     #[arg(long, value_delimiter = ',', value_name = "DEFECT")]
     pub only: Vec<switchyard::defect::Defect>,

@@ -33,7 +33,7 @@ pub(super) fn defects(work_dir: &Path, args: &DefectsArgs) -> Result<ExitCode, H
         scenarios: baseline.leak(),
         filesystems: filesystems.leak(),
     };
-    let clean = defects::try_defect(&exe, work_dir, &all, None)?;
+    let clean = defects::try_defect(&exe, work_dir, &args.source, &all, None)?;
     if !clean.caught_by.is_empty()
         || !clean.golden_only.is_empty()
         || !clean.inconclusive.is_empty()
@@ -49,7 +49,8 @@ pub(super) fn defects(work_dir: &Path, args: &DefectsArgs) -> Result<ExitCode, H
 
     let mut findings = Vec::new();
     for scope in scopes {
-        let finding = defects::try_defect(&exe, work_dir, &scope, Some(scope.defect))?;
+        let finding =
+            defects::try_defect(&exe, work_dir, &args.source, &scope, Some(scope.defect))?;
         // A defect that led the engine out of the root wrote into the canary; the next one
         // starts from a fresh one.
         match std::fs::remove_dir_all(CANARY) {

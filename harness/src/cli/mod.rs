@@ -14,5 +14,5 @@ mod session;
 mod source;
 mod trace;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, SourceArgs};
 pub use entry::main;

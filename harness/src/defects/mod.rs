@@ -14,6 +14,7 @@ use std::process::Command;
 
 use switchyard::defect::{self, Defect};
 
+use crate::cli::SourceArgs;
 use crate::error::HarnessError;
 use crate::fs_kind::FsKind;
 use crate::report::json::JsonReport;
@@ -119,6 +120,7 @@ impl Finding {
 pub fn try_defect(
     exe: &Path,
     work_dir: &Path,
+    source: &SourceArgs,
     scope: &Scope,
     defect: Option<Defect>,
 ) -> Result<Finding, HarnessError> {
@@ -132,7 +134,12 @@ pub fn try_defect(
     let mut run = Command::new(exe);
     run.arg("--work-dir")
         .arg(work_dir)
-        .args(["run", "--fs", &fs.join(","), "--json"])
+        .arg("run")
+        .arg("--scenarios")
+        .arg(&source.scenarios)
+        .arg("--golden")
+        .arg(&source.golden)
+        .args(["--fs", &fs.join(","), "--json"])
         .arg(&report_path)
         .args(scope.scenarios)
         .env(defect::ENV, defect.map_or("", Defect::name));
