@@ -42,11 +42,13 @@ pub enum Defect {
     NoResolveInRoot,
     /// Apply treats a target that already is the requested link as work, backing it up again.
     BackupPlacedLinkAgain,
+    /// Rollback reports a target it left unchanged as restored.
+    ReportMiscounted,
 }
 
 impl Defect {
     /// Every defect, in the order the self-test tries them.
-    pub const ALL: [Defect; 12] = [
+    pub const ALL: [Defect; 13] = [
         Defect::ApplyUnlinkBeforeRename,
         Defect::RollbackUnlinkBeforeRename,
         Defect::NoDirFsync,
@@ -59,6 +61,7 @@ impl Defect {
         Defect::SymlinkPriorAsCopy,
         Defect::NoResolveInRoot,
         Defect::BackupPlacedLinkAgain,
+        Defect::ReportMiscounted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +78,7 @@ impl Defect {
             Defect::SymlinkPriorAsCopy => "symlink-prior-as-copy",
             Defect::NoResolveInRoot => "no-resolve-in-root",
             Defect::BackupPlacedLinkAgain => "backup-placed-link-again",
+            Defect::ReportMiscounted => "report-miscounted",
         }
     }
 }

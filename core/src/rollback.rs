@@ -114,6 +114,9 @@ impl Switchyard {
                 first_error.get_or_insert(e);
             }
         }
+        if defect!(ReportMiscounted) {
+            (report.restored, report.unchanged) = (report.restored + report.unchanged, 0);
+        }
         first_error.map_or(Ok(report), Err)
     }
 

@@ -32,7 +32,7 @@ const EXT4: &[FsKind] = &[FsKind::Ext4];
 
 /// The scenarios expected to catch each defect. The self-test fails when they do not, so the
 /// table is checked, not trusted.
-pub const SCOPES: [Scope; 12] = [
+pub const SCOPES: [Scope; 13] = [
     Scope {
         defect: Defect::ApplyUnlinkBeforeRename,
         scenarios: &["crash-kill-apply"],
@@ -91,6 +91,11 @@ pub const SCOPES: [Scope; 12] = [
     Scope {
         defect: Defect::BackupPlacedLinkAgain,
         scenarios: &["apply-twice"],
+        filesystems: EXT4,
+    },
+    Scope {
+        defect: Defect::ReportMiscounted,
+        scenarios: &["rollback-idempotent"],
         filesystems: EXT4,
     },
 ];

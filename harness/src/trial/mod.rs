@@ -1,5 +1,6 @@
 //! A trial: one scenario on one filesystem, run in a child process of its own.
 
+mod answers;
 mod crash;
 mod engine;
 mod faults;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard::{ErrorId, MemorySink, Plan, RollbackOptions};
 
+use super::answers;
 use super::crash::{self, CrashContext, CrashVariant, without_sidecars};
 use super::engine::{
     Layout, apply_plan, engine, wants_same_filesystem_store, wants_second_filesystem,
@@ -249,28 +250,46 @@ impl Steps<'_> {
                     let applied =
                         engine(&self.scenario.policy, self.layout).apply(&plan, mode, &mut sink);
                     self.last_plan = Some(plan);
-                    applied.map(|_| ())
+                    applied
                 });
                 t.facts(&sink.facts);
-                self.outcome(t, result, apply.expect).map_err(expectation)?;
+                let report = result.as_ref().ok().cloned();
+                self.outcome(t, result.map(|_| ()), apply.expect)
+                    .map_err(expectation)?;
+                if let (Some(report), switchyard::ApplyMode::Commit) = (report, mode) {
+                    let after = self.tree()?;
+                    let keys = answers::Keys::new(root);
+                    let problems = answers::apply(&report, &keys, &self.baseline, &after);
+                    if !problems.is_empty() {
+                        return Err(expectation(problems.join("; ")));
+                    }
+                }
             }
             Step::Rollback(rollback) => {
                 let plan = self.last_plan.as_ref().ok_or_else(|| {
                     expectation("no apply step before it made a plan to roll back".into())
                 })?;
                 let mut sink = MemorySink::default();
-                let result = engine(&self.scenario.policy, self.layout)
-                    .rollback(
-                        plan,
-                        RollbackOptions {
-                            force: rollback.force,
-                        },
-                        &mut sink,
-                    )
-                    .map(|_| ());
+                let before = self.tree()?;
+                let result = engine(&self.scenario.policy, self.layout).rollback(
+                    plan,
+                    RollbackOptions {
+                        force: rollback.force,
+                    },
+                    &mut sink,
+                );
                 t.facts(&sink.facts);
-                self.outcome(t, result, rollback.expect)
+                let report = result.as_ref().ok().copied();
+                self.outcome(t, result.map(|_| ()), rollback.expect)
                     .map_err(expectation)?;
+                if let Some(report) = report {
+                    let after = self.tree()?;
+                    let keys = answers::Keys::new(root);
+                    let problems = answers::rollback(&report, plan, &keys, &before, &after);
+                    if !problems.is_empty() {
+                        return Err(expectation(problems.join("; ")));
+                    }
+                }
             }
             Step::Prune(prune) => {
                 let plan = self.last_plan.as_ref().ok_or_else(|| {
