@@ -4,6 +4,7 @@ mod answers;
 mod crash;
 mod engine;
 mod faults;
+mod no_exchange;
 mod outside;
 mod run;
 mod strays;
