@@ -49,19 +49,16 @@ pub(super) fn defects(work_dir: &Path, args: &DefectsArgs) -> Result<ExitCode, H
 
     let mut findings = Vec::new();
     for scope in scopes {
-        let finding =
+        let mut finding =
             defects::try_defect(&exe, work_dir, &args.source, &scope, Some(scope.defect))?;
-        // A defect that led the engine out of the root wrote into the canary; the next one
-        // starts from a fresh one.
-        match std::fs::remove_dir_all(CANARY) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(HarnessError::Io {
-                    what: "reset",
-                    path: CANARY.into(),
-                    source: e,
-                });
-            }
-            _ => {}
+        reset_canary()?;
+        // A trial that failed for the machine's sake (a mount, a loop device another process
+        // held) says nothing about the engine: such a run is tried once more, and reported as
+        // inconclusive if it fails so again.
+        if !finding.caught() && !finding.inconclusive.is_empty() {
+            finding =
+                defects::try_defect(&exe, work_dir, &args.source, &scope, Some(scope.defect))?;
+            reset_canary()?;
         }
         findings.push((scope, finding));
     }
@@ -77,4 +74,17 @@ pub(super) fn defects(work_dir: &Path, args: &DefectsArgs) -> Result<ExitCode, H
     } else {
         exit::TRIALS_FAILED
     }))
+}
+
+/// A defect that led the engine out of the root wrote into the canary; the next run starts from a
+/// fresh one.
+fn reset_canary() -> Result<(), HarnessError> {
+    match std::fs::remove_dir_all(CANARY) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HarnessError::Io {
+            what: "reset",
+            path: CANARY.into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
