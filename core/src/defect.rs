@@ -44,11 +44,14 @@ pub enum Defect {
     BackupPlacedLinkAgain,
     /// Rollback reports a target it left unchanged as restored.
     ReportMiscounted,
+    /// Where `RENAME_EXCHANGE` is unsupported, the link is renamed over the prior object without
+    /// keeping it as a backup first.
+    FallbackWithoutBackup,
 }
 
 impl Defect {
     /// Every defect, in the order the self-test tries them.
-    pub const ALL: [Defect; 13] = [
+    pub const ALL: [Defect; 14] = [
         Defect::ApplyUnlinkBeforeRename,
         Defect::RollbackUnlinkBeforeRename,
         Defect::NoDirFsync,
@@ -62,6 +65,7 @@ impl Defect {
         Defect::NoResolveInRoot,
         Defect::BackupPlacedLinkAgain,
         Defect::ReportMiscounted,
+        Defect::FallbackWithoutBackup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +83,7 @@ impl Defect {
             Defect::NoResolveInRoot => "no-resolve-in-root",
             Defect::BackupPlacedLinkAgain => "backup-placed-link-again",
             Defect::ReportMiscounted => "report-miscounted",
+            Defect::FallbackWithoutBackup => "fallback-without-backup",
         }
     }
 }

@@ -215,6 +215,10 @@ fn link_by_hard_link(
         let _ = sys::unlink_if_exists(dir, temp);
         e
     };
+    if defect!(FallbackWithoutBackup) {
+        sys::rename_replace(dir, temp, dir, &target.name).map_err(target.io(Step::Rename))?;
+        return Ok(false);
+    }
     let degraded = match sys::hard_link(dir, &target.name, backup_dir, &slot.names.backup) {
         Ok(()) => false,
         Err(e) if is(&e, Errno::XDEV) && allow_degraded => {

@@ -32,7 +32,7 @@ const EXT4: &[FsKind] = &[FsKind::Ext4];
 
 /// The scenarios expected to catch each defect. The self-test fails when they do not, so the
 /// table is checked, not trusted.
-pub const SCOPES: [Scope; 13] = [
+pub const SCOPES: [Scope; 14] = [
     Scope {
         defect: Defect::ApplyUnlinkBeforeRename,
         scenarios: &["crash-kill-apply"],
@@ -96,6 +96,11 @@ pub const SCOPES: [Scope; 13] = [
     Scope {
         defect: Defect::ReportMiscounted,
         scenarios: &["rollback-idempotent"],
+        filesystems: EXT4,
+    },
+    Scope {
+        defect: Defect::FallbackWithoutBackup,
+        scenarios: &["swap-no-exchange"],
         filesystems: EXT4,
     },
 ];
