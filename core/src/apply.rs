@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 
 use rustix::fs::FileType;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::backup::{Names, SIDECAR_SCHEMA, Sidecar};
+use crate::backup::{Names, SIDECAR_SCHEMA, Sidecar, SidecarTemp};
 use crate::engine::{ApplyMode, Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
 use crate::facts::{Decision, Fact, FactSink, Reason, Stage};
@@ -20,8 +21,11 @@ use crate::swap::{BackupSlot, Restored, Target, check_names_free, link_into_plac
 use crate::sys;
 use crate::tree::{SyncSet, relative_destination};
 
+/// An error, with the index of the action it belongs to (`None`: the plan's).
+type ActionFailure = (Option<usize>, Error);
+
 /// What an apply did (or, in dry-run, would do).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyReport {
     pub plan_id: Uuid,
     pub actions: Vec<ActionReport>,
@@ -34,7 +38,7 @@ impl ApplyReport {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionReport {
     pub action_id: Uuid,
     pub target: String,
@@ -265,7 +269,9 @@ impl Switchyard {
                         .into_owned(),
                     LinkStyle::Absolute => format!("/{}", source.to_string_lossy()),
                 };
-                if before == (ObjectState::Symlink { dest: dest.clone() }) {
+                if before == (ObjectState::Symlink { dest: dest.clone() })
+                    && !defect!(BackupPlacedLinkAgain)
+                {
                     Work::Noop(Reason::AlreadyLinked)
                 } else {
                     let degraded =
@@ -310,7 +316,7 @@ impl Switchyard {
                 };
                 if before == sidecar.prior {
                     Work::Noop(Reason::IdempotentNoop)
-                } else if before != sidecar.placed {
+                } else if before != sidecar.placed && !defect!(RestoreWithoutDriftCheck) {
                     return Err(Error::Drift {
                         target: target.rel.clone(),
                         found: before.describe(),
@@ -413,11 +419,23 @@ impl Switchyard {
         let mut sync = SyncSet::default();
 
         // Phase 1: every sidecar, durable before any swap it describes.
-        if let Err((failed, e)) = self.write_sidecars(plan, &mut prepared, &mut trees, &mut sync) {
-            discard_sidecars(&prepared, &[]);
-            out.emit(failure_fact(out, &prepared, failed, &e));
-            return Err(e);
-        }
+        let written = self
+            .write_sidecars(plan, &mut prepared, &mut trees, &mut sync)
+            .and_then(|written| {
+                if defect!(SidecarAfterSwap) {
+                    return Ok(Some(written));
+                }
+                self.publish_sidecars(&prepared, &written, &mut sync)
+                    .map(|()| None)
+            });
+        let unpublished = match written {
+            Ok(unpublished) => unpublished,
+            Err((failed, e)) => {
+                discard_sidecars(&prepared, &[]);
+                out.emit(failure_fact(out, &prepared, failed, &e));
+                return Err(e);
+            }
+        };
         crash_point!(ApplyAfterSidecars);
 
         // Phase 2: the swaps, then one sync per touched directory.
@@ -439,7 +457,7 @@ impl Switchyard {
                 }
                 Work::Restore { sidecar, slot } => {
                     sync.add(&slot.dir);
-                    restore_prior(&p.target, sidecar, slot, false)
+                    restore_prior(&p.target, sidecar, slot, defect!(RestoreWithoutDriftCheck))
                         .map(|r| matches!(r, Restored::Done { degraded: true, .. }))
                 }
             };
@@ -452,8 +470,18 @@ impl Switchyard {
                 }
             }
         }
+        if failure.is_none()
+            && let Some(written) = &unpublished
+        {
+            failure = self.publish_sidecars(&prepared, written, &mut sync).err();
+        }
         if failure.is_none() {
-            match sync.sync_dirs() {
+            let synced = if defect!(NoDirFsync) {
+                Ok(())
+            } else {
+                sync.sync_dirs()
+            };
+            match synced {
                 Ok(()) => crash_point!(ApplyAfterFsync),
                 Err(e) => failure = Some((None, e)),
             }
@@ -477,7 +505,7 @@ impl Switchyard {
         out.sync();
 
         if let Err(e) = self.health_check(&prepared, &done, out) {
-            if self.policy.auto_rollback {
+            if self.policy.auto_rollback || defect!(AutoRollbackIgnored) {
                 return Err(undone(e, self.undo(&prepared, &done, out)));
             }
             return Err(e);
@@ -493,7 +521,7 @@ impl Switchyard {
         prepared: &mut [Prepared<'_>],
         trees: &mut Trees,
         sync: &mut SyncSet,
-    ) -> Result<(), (Option<usize>, Error)> {
+    ) -> Result<Vec<(usize, SidecarTemp)>, ActionFailure> {
         let mut written = Vec::new();
         for (i, p) in prepared.iter_mut().enumerate() {
             let Work::Link {
@@ -548,7 +576,17 @@ impl Switchyard {
             };
             (Some(i), e)
         })?;
-        for (i, temp) in &written {
+        Ok(written)
+    }
+
+    /// Gives each synced sidecar its name, then syncs their directories.
+    fn publish_sidecars(
+        &self,
+        prepared: &[Prepared<'_>],
+        written: &[(usize, SidecarTemp)],
+        sync: &mut SyncSet,
+    ) -> Result<(), (Option<usize>, Error)> {
+        for (i, temp) in written {
             let p = &prepared[*i];
             if let Work::Link {
                 recorded: Some((_, slot)),

@@ -1,10 +1,11 @@
 //! The degraded path: copying an object into another filesystem when its inode cannot move.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use rustix::fs::FileType;
+use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::sys;
 
@@ -22,6 +23,15 @@ pub(crate) fn copy_object(
         sys::lstat_at(from_dir, from)?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
     sys::unlink_if_exists(to_dir, scratch)?;
     match meta.file_type {
+        FileType::Symlink if defect!(SymlinkPriorAsCopy) => {
+            let mut src = File::from(rustix::fs::openat(
+                from_dir,
+                from,
+                OFlags::RDONLY,
+                Mode::empty(),
+            )?);
+            io::copy(&mut src, &mut sys::create_new(to_dir, scratch)?)?;
+        }
         FileType::Symlink => {
             let dest = sys::read_link_at(from_dir, from)?;
             sys::symlink_at(&dest, to_dir, scratch)?;

@@ -23,6 +23,8 @@
 //! - With the `crash-points` feature (for test harnesses only), the engine names the points
 //!   between its durable steps (with the target of the action at hand) and lets an observer
 //!   stop there; without it, that code does not exist (`scripts/check-feature-gate` shows it).
+//! - With the `defects` feature (for the harness's certification self-test only), the engine
+//!   carries named deliberate defects, one selectable per process; without it they do not exist.
 //!
 //! Error ids and exit codes are listed in one table, in [`error`].
 //!
@@ -90,11 +92,25 @@ macro_rules! crash_point {
     }};
 }
 
+// A deliberate defect's hook: `true` only when the harness selected that defect, and the
+// constant `false` in every build without the `defects` feature.
+macro_rules! defect {
+    ($defect:ident) => {{
+        #[cfg(feature = "defects")]
+        let active = $crate::defect::active($crate::defect::Defect::$defect);
+        #[cfg(not(feature = "defects"))]
+        let active = false;
+        active
+    }};
+}
+
 mod apply;
 mod backup;
 mod copy;
 #[cfg(feature = "crash-points")]
 pub mod crash;
+#[cfg(feature = "defects")]
+pub mod defect;
 mod engine;
 pub mod error;
 mod facts;

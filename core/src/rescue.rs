@@ -89,6 +89,7 @@ pub(crate) fn verify(profile: &RescueProfile, plan: &Plan) -> Result<&'static st
         for path in &found {
             if let Err(why) =
                 run_with_timeout(Command::new(path).arg(toolset.probe_arg), profile.timeout)
+                && !defect!(RescueProbeIgnored)
             {
                 reasons.push(format!(
                     "{}: `{} {}` failed: {why}",

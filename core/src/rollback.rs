@@ -1,6 +1,8 @@
 //! Rollback: put back what a plan replaced, newest action first, from the sidecars on disk, so
 //! it works in a fresh process after a crash as well as right after an apply.
 
+use serde::{Deserialize, Serialize};
+
 use crate::backup::{Names, Sidecar};
 use crate::engine::{Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
@@ -19,7 +21,7 @@ pub struct RollbackOptions {
     pub force: bool,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollbackReport {
     /// Targets put back to their prior state.
     pub restored: usize,
@@ -55,7 +57,11 @@ impl Switchyard {
         options: RollbackOptions,
         out: &mut Emitter<'_>,
     ) -> Result<RollbackReport, Error> {
-        let _lock = self.lock(out)?;
+        let _lock = if defect!(RollbackWithoutLock) {
+            None
+        } else {
+            self.lock(out)?
+        };
         let mut trees = Trees::open(plan, &self.policy).inspect_err(|e| {
             out.emit(out.failure(Stage::Rollback, e));
         })?;
@@ -111,6 +117,9 @@ impl Switchyard {
             Err(e) => {
                 first_error.get_or_insert(e);
             }
+        }
+        if defect!(ReportMiscounted) {
+            (report.restored, report.unchanged) = (report.restored + report.unchanged, 0);
         }
         first_error.map_or(Ok(report), Err)
     }

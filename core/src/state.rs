@@ -120,11 +120,12 @@ impl ObjectState {
                 },
                 Some(m),
             ) if m.file_type == FileType::RegularFile => {
-                m.mode == *mode
-                    && m.uid == *uid
-                    && m.gid == *gid
-                    && m.size == *size
-                    && sha256_at(dir, name)? == *sha256
+                defect!(TypeOnlyIdempotency)
+                    || m.mode == *mode
+                        && m.uid == *uid
+                        && m.gid == *gid
+                        && m.size == *size
+                        && sha256_at(dir, name)? == *sha256
             }
             _ => false,
         })

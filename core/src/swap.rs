@@ -71,6 +71,16 @@ pub(crate) fn link_into_place(
     let dir = target.dir.fd();
     let temp = slot.names.temp.as_os_str();
     sys::symlink_at(OsStr::new(dest), dir, temp).map_err(target.io(Step::TempLink))?;
+    if defect!(ApplyUnlinkBeforeRename) && *prior != ObjectState::None {
+        let backup = (slot.dir.fd(), slot.names.backup.as_os_str());
+        sys::rename_noreplace(dir, &target.name, backup.0, backup.1)
+            .map_err(target.io(Step::BackupRename))?;
+        crash_point!(ApplyAfterTempLink, &target.rel);
+        sys::rename_noreplace(dir, temp, dir, &target.name).map_err(target.io(Step::Rename))?;
+        crash_point!(ApplyAfterSwap, &target.rel);
+        crash_point!(ApplyAfterBackupRename, &target.rel);
+        return Ok(false);
+    }
     crash_point!(ApplyAfterTempLink, &target.rel);
 
     if *prior == ObjectState::None {
@@ -211,6 +221,10 @@ fn link_by_hard_link(
         let _ = sys::unlink_if_exists(dir, temp);
         e
     };
+    if defect!(FallbackWithoutBackup) {
+        sys::rename_replace(dir, temp, dir, &target.name).map_err(target.io(Step::Rename))?;
+        return Ok(false);
+    }
     let degraded = match sys::hard_link(dir, &target.name, backup_dir, &slot.names.backup) {
         Ok(()) => false,
         Err(e) if is(&e, Errno::XDEV) && allow_degraded => {
@@ -346,6 +360,18 @@ pub(crate) fn restore_prior(
         });
     };
 
+    if defect!(RollbackUnlinkBeforeRename) {
+        sys::unlink_at(dir, &target.name).map_err(target.restore_err(Step::Unlink))?;
+        crash_point!(RollbackAfterRestore, &target.rel);
+        sys::rename_noreplace(from_dir, from, dir, &target.name)
+            .map_err(target.restore_err(Step::Rename))?;
+        crash_point!(RollbackAfterUnlink, &target.rel);
+        remove_leftovers(target, sidecar, slot)?;
+        return Ok(Restored::Done {
+            degraded: false,
+            forced: !placed,
+        });
+    }
     let degraded = match sys::rename_exchange(from_dir, from, dir, &target.name) {
         Ok(()) => {
             crash_point!(RollbackAfterRestore, &target.rel);

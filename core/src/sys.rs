@@ -66,9 +66,18 @@ pub(crate) fn open_dir_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedF
             rel,
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            in_root() | ResolveFlags::NO_MAGICLINKS,
         )
     })
+}
+
+/// `RESOLVE_IN_ROOT`, unless the self-test's defect drops it.
+fn in_root() -> ResolveFlags {
+    if defect!(NoResolveInRoot) {
+        ResolveFlags::empty()
+    } else {
+        ResolveFlags::IN_ROOT
+    }
 }
 
 /// `openat2` with `RESOLVE_IN_ROOT` fails with `EAGAIN` when any rename happened on the system
@@ -93,7 +102,7 @@ pub(crate) fn open_path_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Owned
             rel,
             OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            in_root() | ResolveFlags::NO_MAGICLINKS,
         )
     })
 }

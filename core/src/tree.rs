@@ -126,10 +126,11 @@ impl Root {
     fn describe(&self, fd: OwnedFd) -> io::Result<Dir> {
         let meta = sys::fstat(fd.as_fd())?;
         let real = sys::fd_path(fd.as_fd())?;
-        let real_rel = real
-            .strip_prefix(&self.real)
-            .map_err(|_| io::Error::other("directory resolved outside the root"))?
-            .to_owned();
+        let real_rel = match real.strip_prefix(&self.real) {
+            Ok(rel) => rel.to_owned(),
+            Err(_) if defect!(NoResolveInRoot) => real.clone(),
+            Err(_) => return Err(io::Error::other("directory resolved outside the root")),
+        };
         Ok(Dir {
             fd,
             dev: meta.dev,

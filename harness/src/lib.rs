@@ -9,6 +9,8 @@
 
 pub mod blocklog;
 pub mod cli;
+#[cfg(feature = "defects")]
+pub mod defects;
 pub mod docker;
 pub mod error;
 pub mod fixture;

@@ -40,6 +40,25 @@ fn run_dir() -> &'static RunDir {
     })
 }
 
+/// Narrows the matrix to some filesystems (comma-separated), for a command that runs it many
+/// times, such as `scripts/mutants`; unset, every filesystem runs.
+const FS_VAR: &str = "FSMATRIX_MATRIX_FS";
+
+fn filesystems() -> Result<Vec<FsKind>, String> {
+    match std::env::var(FS_VAR) {
+        Err(_) => Ok(FsKind::ALL.to_vec()),
+        Ok(list) => list
+            .split(',')
+            .map(|name| {
+                FsKind::ALL
+                    .into_iter()
+                    .find(|f| f.as_str() == name)
+                    .ok_or_else(|| format!("unknown filesystem `{name}`"))
+            })
+            .collect(),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     if args.ignored {
@@ -56,7 +75,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let matrix = matrix::expand(&scenarios, &FsKind::ALL, &NameFilter::default());
+    let filesystems = match filesystems() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("matrix: {FS_VAR}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let matrix = matrix::expand(&scenarios, &filesystems, &NameFilter::default());
     let files: std::collections::BTreeMap<String, PathBuf> = scenarios
         .iter()
         .map(|s| (s.name.clone(), s.file.clone()))

@@ -86,6 +86,21 @@ pub enum Command {
     /// Hold the engine's lock until killed (used by the `hold_lock` fault).
     #[command(name = "__hold-lock", hide = true)]
     HoldLock { lock: PathBuf },
+    /// The certification self-test (built with the `defects` feature only): run the matrix
+    /// against each of the engine's deliberate defects and print which trials caught it; fails
+    /// unless every defect is caught by a behaviour failure.
+    #[cfg(feature = "defects")]
+    Defects(DefectsArgs),
+}
+
+#[cfg(feature = "defects")]
+#[derive(Debug, Clone, Args)]
+pub struct DefectsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Only these defects (by name); default: every one.
+    #[arg(long, value_delimiter = ',', value_name = "DEFECT")]
+    pub only: Vec<switchyard::defect::Defect>,
 }
 
 /// Where scenarios and golden files are read from.

@@ -46,5 +46,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, HarnessError> {
         Command::Trial { request, report } => children::trial(&request, &report),
         Command::Step { request } => children::step(&request),
         Command::HoldLock { lock } => children::hold_lock(&lock),
+        #[cfg(feature = "defects")]
+        Command::Defects(args) => super::defects::defects(&cli.work_dir, &args),
     }
 }

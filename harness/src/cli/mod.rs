@@ -4,6 +4,8 @@ mod args;
 mod children;
 mod ci;
 mod clean;
+#[cfg(feature = "defects")]
+mod defects;
 mod doctor;
 mod entry;
 mod golden;
@@ -15,5 +17,5 @@ mod session;
 mod source;
 mod trace;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, SourceArgs};
 pub use entry::main;

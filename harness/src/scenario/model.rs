@@ -321,11 +321,13 @@ pub enum Fault {
     HoldLock,
     /// `chattr +i` on this path.
     Immutable(String),
+    /// `renameat2(RENAME_EXCHANGE)` fails with `EINVAL`, as where the filesystem lacks it.
+    NoExchange,
 }
 
 impl Fault {
     /// The faults written as a bare name; `immutable` takes a path.
-    pub const NAMES: &[&str] = &["fill", "read_only", "hold_lock"];
+    pub const NAMES: &[&str] = &["fill", "read_only", "hold_lock", "no_exchange"];
 }
 
 impl fmt::Display for Fault {
@@ -333,6 +335,7 @@ impl fmt::Display for Fault {
         match self {
             Fault::Fill => f.write_str("fill"),
             Fault::ReadOnly => f.write_str("read_only"),
+            Fault::NoExchange => f.write_str("no_exchange"),
             Fault::HoldLock => f.write_str("hold_lock"),
             Fault::Immutable(path) => write!(f, "{{ immutable: {path} }}"),
         }

@@ -612,6 +612,7 @@ fn fault(
             "fill" => Ok(Fault::Fill),
             "read_only" => Ok(Fault::ReadOnly),
             "hold_lock" => Ok(Fault::HoldLock),
+            "no_exchange" => Ok(Fault::NoExchange),
             "immutable" => Err(Problem::at(
                 &body.referenced,
                 format!(

@@ -11,7 +11,7 @@ use std::path::Path;
 use rustix::process::{Pid, Signal, kill_process};
 use serde::Serialize;
 use serde_json::json;
-use switchyard::crash::Phase;
+use switchyard::crash::{CrashPoint, Phase};
 use switchyard::{ActionKind, EngineFile, EngineName, Plan, store_dir_for_root};
 
 use super::engine::Layout;
@@ -214,7 +214,13 @@ pub(crate) fn run(
     invariant(
         t,
         "targets_present",
-        targets_problem(&target_rels, &before, &after, ctx.baseline),
+        targets_problem(
+            &target_rels,
+            &before,
+            &after,
+            ctx.baseline,
+            durable(variant),
+        ),
     );
     // 2. Everything else, including what earlier steps committed, survived the crash.
     invariant(
@@ -295,20 +301,36 @@ pub(crate) fn without_sidecars(snap: &Snapshot) -> Snapshot {
         .collect()
 }
 
+/// What a power cut must keep once the step has synced its directories: after an apply, only
+/// the new links will do; after a rollback, only the prior tree. `None` where either is fine.
+fn durable(variant: &CrashVariant) -> Option<Phase> {
+    (variant.how == CrashMethod::PowerCut)
+        .then_some(variant.at.point)
+        .and_then(|point| match point {
+            CrashPoint::ApplyAfterFsync => Some(Phase::Apply),
+            CrashPoint::RollbackAfterFsync => Some(Phase::Rollback),
+            _ => None,
+        })
+}
+
 fn targets_problem(
     targets: &[String],
     before: &Snapshot,
     after: &Snapshot,
     baseline: &Snapshot,
+    durable: Option<Phase>,
 ) -> Option<String> {
     let mut problems = Vec::new();
     for target in targets {
         let now = after.get(target);
+        let linked = now.is_some_and(|e| e.kind == "symlink");
         // Acceptable: the state before the step, the state before the apply being undone, or
-        // a link (the new one).
-        let ok = now == before.get(target)
-            || now == baseline.get(target)
-            || now.is_some_and(|e| e.kind == "symlink");
+        // a link (the new one); once synced, only what the step made.
+        let ok = match durable {
+            Some(Phase::Apply) => linked,
+            Some(Phase::Rollback) => now == baseline.get(target),
+            None => now == before.get(target) || now == baseline.get(target) || linked,
+        };
         if !ok {
             problems.push(match now {
                 None => format!("{target} is missing"),

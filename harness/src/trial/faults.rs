@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use rustix::fs::IFlags;
 use rustix::io::Errno;
 
+use super::no_exchange;
 use crate::fixture::Filesystem;
 use crate::scenario::Fault;
 
@@ -50,6 +51,7 @@ impl Faults {
                     self.lock_holder = Some(hold_lock(lock)?);
                 }
             }
+            Fault::NoExchange => no_exchange::install()?,
         }
         Ok(())
     }
@@ -77,6 +79,11 @@ impl Faults {
                     let _ = holder.kill();
                     holder.wait()?;
                 }
+            }
+            Fault::NoExchange => {
+                return Err(io::Error::other(
+                    "no_exchange cannot be cleared: it lasts until the trial ends",
+                ));
             }
         }
         Ok(())

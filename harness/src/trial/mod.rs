@@ -1,9 +1,12 @@
 //! A trial: one scenario on one filesystem, run in a child process of its own.
 
+mod answers;
 mod crash;
 mod crash_state;
 mod engine;
 mod faults;
+mod no_exchange;
+mod outside;
 mod recorded;
 mod run;
 mod step;
@@ -14,6 +17,7 @@ mod watch;
 mod window;
 
 pub use faults::hold_lock_forever;
+pub use outside::CANARY;
 pub use run::{TrialReport, TrialRequest, run_trial};
 pub use step::{StepRequest, step_child};
 pub use strays::adopt_orphans;

@@ -11,11 +11,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchyard::ErrorId;
 
+use super::answers;
 use super::crash::{self, CrashContext, CrashVariant, without_sidecars};
 use super::engine::{Layout, lock_bound, wants_same_filesystem_store, wants_second_filesystem};
 use super::faults::Faults;
+use super::outside::Outside;
 use super::recorded;
-use super::step::{Occurrence, StepError, StepOp, StepRequest, plan_for, run_to_end, watched};
+use super::step::{
+    Answer, Occurrence, StepError, StepOp, StepRequest, plan_for, run_to_end, watched,
+};
 use super::strays;
 use super::tree;
 use super::verdicts::{PriorInodes, lock_wait};
@@ -289,12 +293,17 @@ impl Steps<'_> {
         variant: &Variant,
         t: &mut Transcript,
     ) -> Result<(Vec<Occurrence>, CrashStates), Failure> {
+        let outside = Outside::take(fs.mount_point())?;
         for (i, step) in self.scenario.steps.iter().enumerate() {
             t.line(&json!({"step": i + 1, "op": step.name()}));
             let crashes = matches!(step, Step::Apply(a) if a.crash.is_some())
                 || matches!(step, Step::Rollback(r) if r.crash.is_some());
             if !crashes {
                 self.run_step(i, step, fs, t)?;
+                outside.check(
+                    fs.mount_point(),
+                    &format!("step {} ({})", i + 1, step.name()),
+                )?;
                 continue;
             }
             if matches!(variant, Variant::Crash(_) | Variant::Recorded)
@@ -312,6 +321,10 @@ impl Steps<'_> {
             match variant {
                 Variant::Plain => {
                     self.run_step(i, step, fs, t)?;
+                    outside.check(
+                        fs.mount_point(),
+                        &format!("step {} ({})", i + 1, step.name()),
+                    )?;
                 }
                 Variant::Probe => {
                     let reached = self.run_step(i, step, fs, t)?;
@@ -329,6 +342,10 @@ impl Steps<'_> {
                 }
                 Variant::Crash(variant) => {
                     crash::run(&ctx, variant, fs, t)?;
+                    outside.check(
+                        fs.mount_point(),
+                        &format!("after crash trial {}", variant.name()),
+                    )?;
                     return Ok((Vec::new(), CrashStates::default()));
                 }
                 Variant::Recorded => {
@@ -391,6 +408,7 @@ impl Steps<'_> {
                     stop: None,
                 };
                 let label = format!("step {n} ({})", step.name());
+                let before = self.tree()?;
                 let started = Instant::now();
                 let ended = run_to_end(
                     &request,
@@ -401,6 +419,8 @@ impl Steps<'_> {
                 let took = started.elapsed();
                 t.facts(&ended.facts);
                 self.outcome(t, ended.error, expect).map_err(expectation)?;
+                self.check_answer(step, i, ended.answer.as_ref(), &before)
+                    .map_err(expectation)?;
                 match step {
                     Step::Apply(_) => {
                         let bound = lock_bound(&self.scenario.policy);
@@ -454,6 +474,37 @@ impl Steps<'_> {
         }
         t.snapshot(&self.tree()?);
         Ok(Vec::new())
+    }
+
+    /// Holds the engine's report of a step that succeeded against the tree it left: a committed
+    /// apply's changed flags and kinds, a rollback's restored and unchanged counts.
+    fn check_answer(
+        &self,
+        step: &Step,
+        i: usize,
+        answer: Option<&Answer>,
+        before: &Snapshot,
+    ) -> Result<(), String> {
+        let root = &self.layout.root;
+        let keys = answers::Keys::new(root);
+        let after = || self.tree().map_err(|f| f.message);
+        let problems = match (step, answer) {
+            (Step::Apply(apply), Some(Answer::Apply(report)))
+                if matches!(apply.mode, scenario::ApplyMode::Commit) =>
+            {
+                answers::apply(report, &keys, before, &after()?)
+            }
+            (Step::Rollback(_), Some(Answer::Rollback(report))) => {
+                let plan = plan_for(self.scenario, i, root)?;
+                answers::rollback(report, &plan, &keys, before, &after()?)
+            }
+            _ => Vec::new(),
+        };
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
     }
 
     /// Records the step's result and compares it with what the scenario expects.

@@ -19,7 +19,9 @@ use rustix::process::{Signal, set_parent_process_death_signal};
 
 use serde::{Deserialize, Serialize};
 use switchyard::crash::{CrashPoint, set_observer};
-use switchyard::{ApplyMode, ErrorId, Fact, MemorySink, Plan, RollbackOptions};
+use switchyard::{
+    ApplyMode, ApplyReport, ErrorId, Fact, MemorySink, Plan, RollbackOptions, RollbackReport,
+};
 
 use super::engine::{Layout, apply_plan, engine};
 use super::watch::{self, Watched};
@@ -96,7 +98,16 @@ pub enum StepEvent {
     Finished {
         error: Option<StepError>,
         facts: Vec<Fact>,
+        #[serde(default)]
+        answer: Option<Answer>,
     },
+}
+
+/// What the engine answered a step that succeeded, for the harness to hold against the tree.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Answer {
+    Apply(ApplyReport),
+    Rollback(RollbackReport),
 }
 
 /// The plan a step works on: an apply's own plan, or for a rollback or prune the plan of the
@@ -171,22 +182,24 @@ pub fn step_child(request: &Path) -> Result<(), String> {
         };
         apply_plan(&req.root, apply)
             .and_then(|plan| engine.apply(&plan, mode, &mut sink))
-            .map(|_| ())
+            .map(|report| Some(Answer::Apply(report)))
     } else {
         let plan = plan_for(&scenario, req.step, &req.root)?;
         match (req.op, step) {
             (StepOp::Recover, _) => engine
                 .rollback(&plan, RollbackOptions::default(), &mut sink)
-                .map(|_| ()),
+                .map(|report| Some(Answer::Rollback(report))),
             (StepOp::Step, Step::Rollback(rollback)) => {
                 let options = RollbackOptions {
                     force: rollback.force,
                 };
-                engine.rollback(&plan, options, &mut sink).map(|_| ())
+                engine
+                    .rollback(&plan, options, &mut sink)
+                    .map(|report| Some(Answer::Rollback(report)))
             }
             (StepOp::Step, Step::Prune(prune)) => {
                 let keep = usize::try_from(prune.keep.get()).unwrap_or(usize::MAX);
-                engine.prune(&plan, keep, &mut sink).map(|_| ())
+                engine.prune(&plan, keep, &mut sink).map(|_| None)
             }
             (StepOp::Step, other) => {
                 return Err(format!(
@@ -197,12 +210,20 @@ pub fn step_child(request: &Path) -> Result<(), String> {
             }
         }
     };
+    let (answer, error) = match result {
+        Ok(answer) => (answer, None),
+        Err(e) => (
+            None,
+            Some(StepError {
+                id: e.id(),
+                message: chain(&e),
+            }),
+        ),
+    };
     emit(&StepEvent::Finished {
-        error: result.err().map(|e| StepError {
-            id: e.id(),
-            message: chain(&e),
-        }),
+        error,
         facts: sink.facts,
+        answer,
     });
     Ok(())
 }
@@ -228,6 +249,7 @@ pub(crate) enum Progress {
     Finished {
         error: Option<StepError>,
         facts: Vec<Fact>,
+        answer: Option<Answer>,
     },
 }
 
@@ -328,8 +350,16 @@ impl Running {
             match event {
                 StepEvent::Reached(occurrence) => self.reached.push(occurrence),
                 StepEvent::Stopped { pid } => return Ok(Some(Progress::Stopped { pid })),
-                StepEvent::Finished { error, facts } => {
-                    return Ok(Some(Progress::Finished { error, facts }));
+                StepEvent::Finished {
+                    error,
+                    facts,
+                    answer,
+                } => {
+                    return Ok(Some(Progress::Finished {
+                        error,
+                        facts,
+                        answer,
+                    }));
                 }
             }
         }
@@ -374,6 +404,8 @@ impl Running {
 pub(crate) struct Ended {
     pub(crate) error: Option<StepError>,
     pub(crate) facts: Vec<Fact>,
+    /// The engine's report of a step that succeeded (apply and rollback).
+    pub(crate) answer: Option<Answer>,
     /// Every crash point reached, in order.
     pub(crate) reached: Vec<Occurrence>,
 }
@@ -391,9 +423,14 @@ pub(crate) fn run_to_end(
     let label = running.label.clone();
     running.wait(false)?;
     match progress {
-        Some(Progress::Finished { error, facts }) => Ok(Ended {
+        Some(Progress::Finished {
             error,
             facts,
+            answer,
+        }) => Ok(Ended {
+            error,
+            facts,
+            answer,
             reached,
         }),
         Some(Progress::Stopped { .. }) | None => Err(harness(

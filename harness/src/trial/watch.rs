@@ -65,7 +65,13 @@ pub(crate) fn parse(trace: &str) -> Result<Vec<Call>, BadTraceLine> {
     let mut calls = Vec::new();
     for (n, text) in trace.lines().enumerate() {
         let text = text.trim();
-        if text.is_empty() || text.starts_with("+++") || text.starts_with("---") {
+        // `???(`: a call strace saw begin without knowing which (the process was killed at a
+        // crash point or by a power cut as it entered it); none of the traced calls is unnamed.
+        if text.is_empty()
+            || text.starts_with("+++")
+            || text.starts_with("---")
+            || text.starts_with("???(")
+        {
             continue;
         }
         let bad = || BadTraceLine {
