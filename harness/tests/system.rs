@@ -87,6 +87,7 @@ fn reinstall(kind: FsKind) -> Result<(), Failed> {
     std::fs::remove_dir_all(&dir).map_err(|e| Failed::from(e.to_string()))
 }
 
+/// Proves: REQ-SYS1
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     if args.ignored {

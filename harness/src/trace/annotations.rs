@@ -127,7 +127,7 @@ pub(super) fn annotations(file: &Path, text: &str) -> Result<Vec<TestProof>, Vec
                 continue;
             }
         };
-        match test_below(&lines[i + 1..]) {
+        match test_below(&lines[i + 1..], is_test_target(file)) {
             Ok(test) => proofs.push(TestProof {
                 file: file.to_path_buf(),
                 test,
@@ -183,9 +183,18 @@ fn ids(list: &str, marker_column: usize) -> Result<Vec<(String, usize)>, (usize,
     Ok(found)
 }
 
+/// Whether `file` is a test target's own file (directly under a `tests/` directory), whose
+/// `main` runs its tests when the target has `harness = false` (a libtest-mimic suite).
+fn is_test_target(file: &Path) -> bool {
+    file.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|dir| dir == "tests")
+}
+
 /// The name of the test function the doc comment belongs to: below it come only doc lines and
-/// attributes, one of them `#[test]`, then the `fn`.
-fn test_below(lines: &[&str]) -> Result<String, String> {
+/// attributes, one of them `#[test]`, then the `fn`; or, in a test target's own file, its
+/// `main`, which runs every trial of a `harness = false` suite.
+fn test_below(lines: &[&str], test_target: bool) -> Result<String, String> {
     let mut is_test = false;
     for line in lines {
         let line = line.trim();
@@ -199,7 +208,7 @@ fn test_below(lines: &[&str]) -> Result<String, String> {
         let Some(name) = fn_name(line) else {
             break;
         };
-        return if is_test {
+        return if is_test || (test_target && name == "main") {
             Ok(name.to_owned())
         } else {
             Err(format!(

@@ -83,6 +83,23 @@ fn a_proves_line_anywhere_but_on_a_test_is_an_error() {
     }
 }
 
+/// A `harness = false` suite (libtest-mimic) runs its trials from the `main` of its own file
+/// under `tests/`; anywhere else, `main` runs no test.
+#[test]
+fn the_main_of_a_test_target_proves_what_its_suite_runs() {
+    let text = "/// Proves: REQ-R2\nfn main() -> ExitCode {}\n";
+    let proofs = annotations(Path::new("harness/tests/system.rs"), text).unwrap();
+    assert_eq!(proofs[0].test, "main");
+    for file in ["harness/src/main.rs", "harness/tests/selftest/main.rs"] {
+        let errors = annotations(Path::new(file), text).unwrap_err();
+        assert!(
+            errors[0].message.contains("`main`, which is not a #[test]"),
+            "{file}: {}",
+            errors[0]
+        );
+    }
+}
+
 #[test]
 fn a_malformed_proves_list_is_an_error_at_the_bad_id() {
     let text = "#[test]\nfn a() {}\n/// Proves: REQ-R2, R3\n#[test]\nfn b() {}\n";
