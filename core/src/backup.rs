@@ -157,12 +157,17 @@ pub(crate) enum SidecarTemp {
     Unnamed(File),
     /// A file under the generation's temporary sidecar name.
     Named(File),
+    /// The sidecar itself, written under its final name (the `sidecar-in-place` defect).
+    #[cfg(feature = "defects")]
+    InPlace(File),
 }
 
 impl AsFd for SidecarTemp {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             SidecarTemp::Unnamed(file) | SidecarTemp::Named(file) => file.as_fd(),
+            #[cfg(feature = "defects")]
+            SidecarTemp::InPlace(file) => file.as_fd(),
         }
     }
 }
@@ -197,6 +202,12 @@ impl Sidecar {
     pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<SidecarTemp> {
         let mut json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         json.push(b'\n');
+        #[cfg(feature = "defects")]
+        if defect!(SidecarInPlace) {
+            let mut file = sys::create_new(dir, &names.sidecar)?;
+            file.write_all(&json)?;
+            return Ok(SidecarTemp::InPlace(file));
+        }
         if let Some(mut file) = sys::create_unnamed(dir)? {
             // A named temporary of this generation left by an earlier crash (where the
             // filesystem could not make unnamed files, or by an older engine) is ours and stale.
@@ -256,6 +267,8 @@ impl Sidecar {
             SidecarTemp::Named(_) => {
                 sys::rename_noreplace(dir, &names.sidecar_tmp, dir, &names.sidecar)
             }
+            #[cfg(feature = "defects")]
+            SidecarTemp::InPlace(_) => Ok(()),
         }
     }
 

@@ -25,6 +25,9 @@ pub enum Defect {
     NoDirFsync,
     /// Apply publishes the sidecars after the swaps instead of before.
     SidecarAfterSwap,
+    /// Apply writes each sidecar straight under its final name, with no unnamed or temporary
+    /// file first: a crash can leave a sidecar whose bytes never reached the disk.
+    SidecarInPlace,
     /// Any object of the prior's type counts as the prior (bytes, mode, owner not compared).
     TypeOnlyIdempotency,
     /// Rollback runs without taking the lock.
@@ -51,11 +54,12 @@ pub enum Defect {
 
 impl Defect {
     /// Every defect, in the order the self-test tries them.
-    pub const ALL: [Defect; 14] = [
+    pub const ALL: [Defect; 15] = [
         Defect::ApplyUnlinkBeforeRename,
         Defect::RollbackUnlinkBeforeRename,
         Defect::NoDirFsync,
         Defect::SidecarAfterSwap,
+        Defect::SidecarInPlace,
         Defect::TypeOnlyIdempotency,
         Defect::RollbackWithoutLock,
         Defect::AutoRollbackIgnored,
@@ -74,6 +78,7 @@ impl Defect {
             Defect::RollbackUnlinkBeforeRename => "rollback-unlink-before-rename",
             Defect::NoDirFsync => "no-dir-fsync",
             Defect::SidecarAfterSwap => "sidecar-after-swap",
+            Defect::SidecarInPlace => "sidecar-in-place",
             Defect::TypeOnlyIdempotency => "type-only-idempotency",
             Defect::RollbackWithoutLock => "rollback-without-lock",
             Defect::AutoRollbackIgnored => "auto-rollback-ignored",

@@ -32,7 +32,7 @@ const EXT4: &[FsKind] = &[FsKind::Ext4];
 
 /// The scenarios expected to catch each defect. The self-test fails when they do not, so the
 /// table is checked, not trusted.
-pub const SCOPES: [Scope; 14] = [
+pub const SCOPES: [Scope; 15] = [
     Scope {
         defect: Defect::ApplyUnlinkBeforeRename,
         scenarios: &["crash-kill-apply"],
@@ -51,6 +51,11 @@ pub const SCOPES: [Scope; 14] = [
     Scope {
         defect: Defect::SidecarAfterSwap,
         scenarios: &["crash-kill-apply"],
+        filesystems: EXT4,
+    },
+    Scope {
+        defect: Defect::SidecarInPlace,
+        scenarios: &["crash-recorded-apply"],
         filesystems: EXT4,
     },
     Scope {
