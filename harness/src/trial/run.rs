@@ -264,9 +264,7 @@ fn prepare(
     }
     // The tree stands for installed files, durable before the engine starts (as a package
     // manager leaves them): a power cut may lose only what the engine itself left unsynced.
-    fs::File::open(&root)
-        .and_then(|dir| Ok(rustix::fs::syncfs(&dir)?))
-        .map_err(|e| harness("syncing the tree", e))?;
+    fs.sync().map_err(fixture_failure)?;
     Ok(Layout {
         root,
         lock: dir.join("engine.lock"),
