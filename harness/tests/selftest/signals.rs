@@ -73,19 +73,19 @@ fn after_sigkill_clean_reclaims_every_mount_and_loop_device() {
 #[test]
 fn sigint_mid_recording_releases_the_recorded_disks() {
     let ws = Workspace::new("sigint-recorded");
-    ws.scenario("slow", &slow_recorded_scenario(616));
+    ws.scenario("slow", &slow_recorded_scenario(623));
     let child = spawn(ws.fsmatrix(&["run"], &["--fs", "ext4,xfs", "--jobs", "2"]));
     // Two trials, each with its FUSE mount and its filesystem on top.
     wait_until(
         Duration::from_secs(60),
         "the trials to mount their recorded disks",
-        || ws.leaks().mounts.len() >= 4 && sleeps_alive(616),
+        || ws.leaks().mounts.len() >= 4 && sleeps_alive(623),
     );
     signal(&child, Signal::INT);
     let ran = finish(child);
     assert_eq!(ran.code, 130, "{}", ran.all());
     ws.assert_no_leaks();
-    assert!(!sleeps_alive(616), "a trial's process outlived the run");
+    assert!(!sleeps_alive(623), "a trial's process outlived the run");
 }
 
 /// After SIGKILL the recorded disks' server is gone with its trial; `clean` aborts their FUSE
