@@ -11,6 +11,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveImageOptions
 
 use super::container::{self, OWNER_LABEL, RUN_LABEL, WORK_DIR_LABEL};
 use super::error::{DockerError, is_conflict, is_not_found};
+use super::image_lock::ImageLock;
 
 /// Whose containers to sweep, and what else.
 #[derive(Clone, Debug, Default)]
@@ -136,6 +137,7 @@ async fn list(
 
 /// Removes each of `tags` that no container uses; returns those now gone.
 async fn remove_images(api: &bollard::Docker, tags: &[String]) -> Result<Vec<String>, DockerError> {
+    let _turn = ImageLock::acquire()?;
     let mut gone = Vec::new();
     for tag in tags {
         let options = RemoveImageOptionsBuilder::default().build();

@@ -56,6 +56,14 @@ pub enum DockerError {
     #[error("building image {tag} ended without producing it")]
     BuildIncomplete { tag: String },
 
+    /// The host-wide lock that orders image builds and removals cannot be taken.
+    #[error("cannot take the runner image lock {path}; fsmatrix must run as root")]
+    ImageLock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The `debootstrap` program is not installed.
     #[error(
         "debootstrap not found (looked in PATH, /usr/sbin and /sbin); install the package \

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 
 use super::context::{BuildContext, BuildInputs};
 use super::error::{DockerError, is_not_found};
+use super::image_lock::ImageLock;
 
 /// The official slim base, used when it is present locally.
 pub const OFFICIAL_BASE: &str = "debian:bookworm-slim";
@@ -66,6 +67,7 @@ pub(crate) async fn ensure(
         context.sha256()
     ));
 
+    let _turn = ImageLock::acquire()?;
     if let Some(existing) = inspect(api, &tag).await? {
         let base = label(&existing, BASE_LABEL).unwrap_or_else(|| "unknown".to_owned());
         log(&format!(

@@ -8,6 +8,7 @@ mod container;
 mod context;
 mod error;
 mod image;
+mod image_lock;
 
 #[cfg(test)]
 mod tests;

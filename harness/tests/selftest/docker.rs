@@ -90,6 +90,21 @@ fn image_exists(tag: &str) -> bool {
         .success()
 }
 
+/// Every image the engine holds, tagged or not, by id.
+fn all_images() -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["image", "ls", "--all", "--quiet", "--no-trunc"])
+        .output()
+        .expect("the docker client runs (install the Debian package docker.io)");
+    assert!(out.status.success(), "{out:?}");
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Loop devices attached by a container run: their backing files are under its `/out`.
 fn container_loop_devices() -> Vec<String> {
     let out = Command::new("losetup")
@@ -257,6 +272,7 @@ fn ctrl_c_mid_run_removes_the_container_and_every_loop_device_and_mount() {
 #[test]
 fn clean_removes_only_the_containers_of_dead_runs_of_its_work_directory() {
     let _turn = turn();
+    let images_before = all_images();
     let ws = Workspace::new("docker-clean");
     ws.scenario("slow-live", &slow_scenario(616))
         .scenario("slow-dead", &slow_scenario(617));
@@ -326,6 +342,8 @@ fn clean_removes_only_the_containers_of_dead_runs_of_its_work_directory() {
     let last = run(ws.fsmatrix_in(&live_work, &["clean"], &[]));
     assert_eq!(last.code, 0, "{}", last.all());
     assert!(!image_exists(&image), "{}", last.all());
+    // Two runs that start together build the image once: no untagged copy is left behind.
+    assert_eq!(all_images(), images_before, "{}", last.all());
     wait_until(
         Duration::from_secs(10),
         "the containers' processes to end",
