@@ -1,14 +1,14 @@
 //! Apply: preflight every action and gate, then (commit) write all sidecars durably, swap each
 //! target, sync each touched directory once, run health checks, and undo everything on failure.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 
 use rustix::fs::FileType;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::backup::{Names, SIDECAR_SCHEMA, Sidecar, SidecarTemp};
+use crate::backup::{EngineFile, Names, SIDECAR_SCHEMA, Sidecar, SidecarTemp};
 use crate::engine::{ApplyMode, Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
 use crate::facts::{Decision, Fact, FactSink, Reason, Stage};
@@ -153,6 +153,7 @@ impl Switchyard {
     ) -> Result<Vec<Prepared<'p>>, Error> {
         let mut prepared = Vec::with_capacity(plan.actions().len());
         let mut seen = HashSet::new();
+        let mut fs_types = HashMap::new();
         for action in plan.actions() {
             let p = self.prepare(action, trees, &mut seen).inspect_err(|e| {
                 let mut fact = out.action_fact(Stage::Preflight, Decision::Failure, action);
@@ -162,7 +163,10 @@ impl Switchyard {
             let mut fact = out.action_fact(Stage::Preflight, Decision::Success, action);
             fact.before_kind = Some(p.before.kind());
             if mode == ApplyMode::Commit {
-                fact.fs_type = sys::filesystem_type(p.target.dir.fd()).ok();
+                fact.fs_type = fs_types
+                    .entry(p.target.dir.key())
+                    .or_insert_with(|| sys::filesystem_type(p.target.dir.fd()).ok())
+                    .clone();
             }
             if let Work::Link { dest, .. } = &p.work {
                 fact.link_dest = Some(dest.clone());
@@ -235,10 +239,10 @@ impl Switchyard {
             source,
         };
         // Taken before the fingerprint: a replacement in between fails one check or the other.
-        let identity = sys::lstat_at(target.dir.fd(), &target.name)
-            .map_err(inspect)?
-            .map(|m| (m.dev, m.ino));
-        let before = match ObjectState::capture(target.dir.fd(), &target.name) {
+        let meta = sys::lstat_at(target.dir.fd(), &target.name).map_err(inspect)?;
+        let identity = meta.as_ref().map(|m| (m.dev, m.ino));
+        let before = match ObjectState::capture_given(target.dir.fd(), &target.name, meta.as_ref())
+        {
             Ok(Ok(state)) => state,
             Ok(Err(Unsupported::Kind(found))) => {
                 return Err(Error::UnsupportedKind {
@@ -262,7 +266,7 @@ impl Switchyard {
         };
         let work = match action.kind() {
             ActionKind::Link { source } => {
-                self.check_source(trees, source, &target)?;
+                self.check_source(trees, source, &target, identity)?;
                 let dest = match self.policy.link_style {
                     LinkStyle::Relative => relative_destination(target.dir.real_rel(), source)
                         .to_string_lossy()
@@ -294,7 +298,7 @@ impl Switchyard {
                         None => 1,
                     };
                     let names = Names::new(&target.name, generation);
-                    check_names_free(&target, slot_dir.as_deref(), &names)?;
+                    check_names_free(trees, &target, slot_dir.as_deref(), &names)?;
                     Work::Link {
                         dest,
                         names,
@@ -343,6 +347,7 @@ impl Switchyard {
         trees: &mut Trees,
         source: &std::path::Path,
         target: &Target,
+        target_identity: Option<(u64, u64)>,
     ) -> Result<(), Error> {
         let text = || source.to_string_lossy().into_owned();
         let is_target = || Error::SourceIsTarget {
@@ -389,13 +394,7 @@ impl Switchyard {
             })?;
         let same_entry = source_dir.key() == target.dir.key()
             && source.file_name() == Some(target.name.as_os_str());
-        let target_meta =
-            sys::lstat_at(target.dir.fd(), &target.name).map_err(|source| Error::Io {
-                target: target.rel.clone(),
-                step: Step::Inspect,
-                source,
-            })?;
-        let same_file = target_meta.is_some_and(|t| (t.dev, t.ino) == (meta.dev, meta.ino));
+        let same_file = target_identity == Some((meta.dev, meta.ino));
         if same_entry || same_file {
             return Err(is_target());
         }
@@ -548,7 +547,10 @@ impl Switchyard {
                 backup: (p.before != ObjectState::None)
                     .then(|| names.backup.to_string_lossy().into_owned()),
             };
-            match sidecar.write_temp(dir.fd(), names) {
+            let stale_temp = trees
+                .lists(&dir, &p.target, names.generation, EngineFile::SidecarTemp)
+                .map_err(|e| (Some(i), e))?;
+            match sidecar.write_temp(dir.fd(), names, stale_temp) {
                 Ok(file) => written.push((i, file)),
                 Err(source) => {
                     // write_temp removed a partial temporary of its own; a name in the way that

@@ -15,6 +15,7 @@
 //!
 //! Names are deterministic so that transcripts are byte-stable; the newest generation wins.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -115,39 +116,63 @@ impl<'a> EngineName<'a> {
     }
 }
 
-/// Every generation of `target_name` with a sidecar among `names`, oldest first.
-pub(crate) fn generations(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
-    generations_with(names, target_name, EngineFile::Sidecar)
+/// The engine's files in one directory, indexed by target: read once per operation, asked once
+/// per target. (Scanning the whole listing per target made a plan of N targets cost N².)
+#[derive(Debug, Default)]
+pub(crate) struct EngineFiles {
+    by_target: HashMap<OsString, Vec<(u32, EngineFile)>>,
 }
 
-/// Every generation of `target_name` with a sidecar temporary among `names`, oldest first.
-pub(crate) fn sidecar_temps(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
-    generations_with(names, target_name, EngineFile::SidecarTemp)
-}
+impl EngineFiles {
+    /// Indexes the engine's names among `names`; every other name is left out.
+    pub(crate) fn index(names: &[OsString]) -> EngineFiles {
+        let mut by_target: HashMap<OsString, Vec<(u32, EngineFile)>> = HashMap::new();
+        for parsed in names.iter().filter_map(|n| EngineName::parse(n)) {
+            by_target
+                .entry(parsed.target.to_owned())
+                .or_default()
+                .push((parsed.generation, parsed.file));
+        }
+        EngineFiles { by_target }
+    }
 
-fn generations_with(names: &[OsString], target_name: &OsStr, file: EngineFile) -> Vec<u32> {
-    let mut found: Vec<u32> = names
-        .iter()
-        .filter_map(|n| EngineName::parse(n))
-        .filter(|n| n.file == file && n.target == target_name)
-        .map(|n| n.generation)
-        .collect();
-    found.sort_unstable();
-    found
-}
+    /// Every generation of `target_name` with a sidecar, oldest first.
+    pub(crate) fn generations(&self, target_name: &OsStr) -> Vec<u32> {
+        self.of(target_name, EngineFile::Sidecar)
+    }
 
-/// Every generation of `target_name` with a backup among `names` but no sidecar, oldest first.
-pub(crate) fn orphan_backups(names: &[OsString], target_name: &OsStr) -> Vec<u32> {
-    let with_sidecar = generations(names, target_name);
-    let mut found: Vec<u32> = names
-        .iter()
-        .filter_map(|n| EngineName::parse(n))
-        .filter(|n| n.file == EngineFile::Backup && n.target == target_name)
-        .map(|n| n.generation)
-        .filter(|g| !with_sidecar.contains(g))
-        .collect();
-    found.sort_unstable();
-    found
+    /// Every generation of `target_name` with a sidecar temporary, oldest first.
+    pub(crate) fn sidecar_temps(&self, target_name: &OsStr) -> Vec<u32> {
+        self.of(target_name, EngineFile::SidecarTemp)
+    }
+
+    /// Every generation of `target_name` with a backup but no sidecar, oldest first.
+    pub(crate) fn orphan_backups(&self, target_name: &OsStr) -> Vec<u32> {
+        let with_sidecar = self.generations(target_name);
+        let mut found = self.of(target_name, EngineFile::Backup);
+        found.retain(|g| !with_sidecar.contains(g));
+        found
+    }
+
+    /// Whether the listing holds `target_name`'s `file` of `generation`.
+    pub(crate) fn has(&self, target_name: &OsStr, generation: u32, file: EngineFile) -> bool {
+        self.by_target
+            .get(target_name)
+            .is_some_and(|found| found.contains(&(generation, file)))
+    }
+
+    fn of(&self, target_name: &OsStr, wanted: EngineFile) -> Vec<u32> {
+        let mut found: Vec<u32> = self
+            .by_target
+            .get(target_name)
+            .into_iter()
+            .flatten()
+            .filter(|(_, file)| *file == wanted)
+            .map(|(generation, _)| *generation)
+            .collect();
+        found.sort_unstable();
+        found
+    }
 }
 
 /// A sidecar written but not yet published.
@@ -199,7 +224,13 @@ impl Sidecar {
     /// file is never left behind by a crash; a named temporary can be, with its data lost, and
     /// then nothing proves it the engine's. A temporary in the way is replaced only when it is
     /// this engine's own sidecar of the same target and generation; anything else fails `EEXIST`.
-    pub(crate) fn write_temp(&self, dir: BorrowedFd<'_>, names: &Names) -> io::Result<SidecarTemp> {
+    /// `stale_temp` says the directory's listing holds a named temporary of this generation.
+    pub(crate) fn write_temp(
+        &self,
+        dir: BorrowedFd<'_>,
+        names: &Names,
+        stale_temp: bool,
+    ) -> io::Result<SidecarTemp> {
         let mut json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         json.push(b'\n');
         #[cfg(feature = "defects")]
@@ -211,7 +242,7 @@ impl Sidecar {
         if let Some(mut file) = sys::create_unnamed(dir)? {
             // A named temporary of this generation left by an earlier crash (where the
             // filesystem could not make unnamed files, or by an older engine) is ours and stale.
-            if Sidecar::is_own_temp(dir, names, &self.target) {
+            if stale_temp && Sidecar::is_own_temp(dir, names, &self.target) {
                 sys::unlink_at(dir, &names.sidecar_tmp)?;
             }
             file.write_all(&json)?;
@@ -347,6 +378,9 @@ mod tests {
         .into_iter()
         .map(OsString::from)
         .collect();
-        assert_eq!(generations(&names, OsStr::new("ls")), vec![9, 10]);
+        let files = EngineFiles::index(&names);
+        assert_eq!(files.generations(OsStr::new("ls")), vec![9, 10]);
+        assert_eq!(files.orphan_backups(OsStr::new("ls")), Vec::<u32>::new());
+        assert_eq!(files.generations(OsStr::new("l")), vec![11]);
     }
 }

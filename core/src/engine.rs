@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -11,7 +10,7 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
-use crate::backup;
+use crate::backup::{EngineFile, EngineFiles};
 use crate::error::{Error, Step};
 use crate::facts::{CANONICAL_TS, Decision, Fact, FactSink, Stage};
 use crate::lock::{FileLock, LockGuard, millis};
@@ -245,7 +244,7 @@ pub(crate) struct Trees {
     store: Option<Root>,
     /// This root's directory in the store: roots that share a store keep apart.
     store_key: PathBuf,
-    listings: HashMap<(u64, u64), Vec<OsString>>,
+    listings: HashMap<(u64, u64), EngineFiles>,
 }
 
 impl Trees {
@@ -319,33 +318,48 @@ impl Trees {
         Ok(store_root.dev() != dir.dev())
     }
 
-    /// The generations of `target` recorded in `dir`, oldest first. The directory is listed
-    /// once per operation, however many targets it holds.
-    pub(crate) fn generations(&mut self, dir: &Dir, target: &Target) -> Result<Vec<u32>, Error> {
-        let names = match self.listings.entry(dir.key()) {
+    /// The engine's files in `dir`. The directory is listed once per operation, however many
+    /// targets it holds.
+    fn engine_files(&mut self, dir: &Dir, target: &Target) -> Result<&EngineFiles, Error> {
+        Ok(match self.listings.entry(dir.key()) {
             Entry::Occupied(listed) => listed.into_mut(),
             Entry::Vacant(slot) => {
-                slot.insert(sys::read_dir_names(dir.fd()).map_err(|source| Error::Io {
+                let names = sys::read_dir_names(dir.fd()).map_err(|source| Error::Io {
                     target: target.rel.clone(),
                     step: Step::ReadSidecar,
                     source,
-                })?)
+                })?;
+                slot.insert(EngineFiles::index(&names))
             }
-        };
-        Ok(backup::generations(names, &target.name))
+        })
+    }
+
+    /// Whether `dir`, as listed at its first use in this operation, holds the engine's `file` of
+    /// `generation` for `target`. Answers from the listing spare a lookup per name and target.
+    pub(crate) fn lists(
+        &mut self,
+        dir: &Dir,
+        target: &Target,
+        generation: u32,
+        file: EngineFile,
+    ) -> Result<bool, Error> {
+        Ok(self
+            .engine_files(dir, target)?
+            .has(&target.name, generation, file))
+    }
+
+    /// The generations of `target` recorded in `dir`, oldest first.
+    pub(crate) fn generations(&mut self, dir: &Dir, target: &Target) -> Result<Vec<u32>, Error> {
+        Ok(self.engine_files(dir, target)?.generations(&target.name))
     }
 
     /// The generations of `target` in `dir` with a sidecar temporary, oldest first.
     pub(crate) fn sidecar_temps(&mut self, dir: &Dir, target: &Target) -> Result<Vec<u32>, Error> {
-        self.generations(dir, target)?;
-        let names = &self.listings[&dir.key()];
-        Ok(backup::sidecar_temps(names, &target.name))
+        Ok(self.engine_files(dir, target)?.sidecar_temps(&target.name))
     }
 
     /// The generations of `target` in `dir` with a backup but no sidecar, oldest first.
     pub(crate) fn orphan_backups(&mut self, dir: &Dir, target: &Target) -> Result<Vec<u32>, Error> {
-        self.generations(dir, target)?;
-        let names = &self.listings[&dir.key()];
-        Ok(backup::orphan_backups(names, &target.name))
+        Ok(self.engine_files(dir, target)?.orphan_backups(&target.name))
     }
 }

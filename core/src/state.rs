@@ -74,10 +74,19 @@ impl ObjectState {
         dir: BorrowedFd<'_>,
         name: &OsStr,
     ) -> io::Result<Result<ObjectState, Unsupported>> {
-        let Some(meta) = sys::lstat_at(dir, name)? else {
-            return Ok(Ok(ObjectState::None));
-        };
-        Self::capture_with(dir, name, &meta)
+        Self::capture_given(dir, name, sys::lstat_at(dir, name)?.as_ref())
+    }
+
+    /// [`ObjectState::capture`] with the `lstat` of `dir/name` already taken.
+    pub(crate) fn capture_given(
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        meta: Option<&Meta>,
+    ) -> io::Result<Result<ObjectState, Unsupported>> {
+        match meta {
+            None => Ok(Ok(ObjectState::None)),
+            Some(meta) => Self::capture_with(dir, name, meta),
+        }
     }
 
     fn capture_with(
@@ -104,7 +113,16 @@ impl ObjectState {
     /// Whether `dir/name` is exactly this state now. Files are hashed only when kind, mode,
     /// owner and size already agree.
     pub(crate) fn is_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<bool> {
-        let meta = sys::lstat_at(dir, name)?;
+        self.is_at_given(dir, name, sys::lstat_at(dir, name)?)
+    }
+
+    /// [`ObjectState::is_at`] with the `lstat` of `dir/name` already taken.
+    pub(crate) fn is_at_given(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        meta: Option<Meta>,
+    ) -> io::Result<bool> {
         Ok(match (self, meta) {
             (ObjectState::None, None) => true,
             (ObjectState::Symlink { dest }, Some(m)) if m.file_type == FileType::Symlink => {

@@ -12,8 +12,9 @@ use std::rc::Rc;
 use rustix::fs::FileType;
 use rustix::io::Errno;
 
-use crate::backup::{Names, Sidecar};
+use crate::backup::{EngineFile, Names, Sidecar};
 use crate::copy::copy_object;
+use crate::engine::Trees;
 use crate::error::{Error, Step};
 use crate::state::{ObjectState, describe_at};
 use crate::sys;
@@ -198,12 +199,15 @@ fn is_inspected(
     (prior, identity): (&ObjectState, Option<(u64, u64)>),
 ) -> Result<bool, Error> {
     let meta = sys::lstat_at(dir, name).map_err(target.io(Step::Inspect))?;
-    let same_inode = match (identity, meta) {
+    let same_inode = match (identity, &meta) {
         (_, None) => false,
         (Some(id), Some(m)) => (m.dev, m.ino) == id,
         (None, Some(_)) => true,
     };
-    Ok(same_inode && prior.is_at(dir, name).map_err(target.io(Step::Inspect))?)
+    Ok(same_inode
+        && prior
+            .is_at_given(dir, name, meta)
+            .map_err(target.io(Step::Inspect))?)
 }
 
 /// Where `RENAME_EXCHANGE` is unsupported: hard-link the prior object to its backup name first,
@@ -524,26 +528,34 @@ fn foreign(dir: &Dir, name: &OsStr) -> Error {
 
 /// Preflight of a link: every name the generation will create must be free, but for a sidecar
 /// temporary this engine wrote (which writing the sidecar replaces). A name that is taken holds
-/// a file the engine did not make: refuse, naming it, rather than remove or overwrite it.
+/// a file the engine did not make: refuse, naming it, rather than remove or overwrite it. The
+/// directories' listings answer for the names they do not hold; a name they hold is looked at.
 pub(crate) fn check_names_free(
+    trees: &mut Trees,
     target: &Target,
     slot_dir: Option<&Dir>,
     names: &Names,
 ) -> Result<(), Error> {
     let mut wanted = vec![
-        (&*target.dir, &names.temp),
-        (&*target.dir, &names.backup_tmp),
+        (&*target.dir, &names.temp, EngineFile::Temp),
+        (&*target.dir, &names.backup_tmp, EngineFile::BackupTemp),
     ];
     if let Some(slot) = slot_dir {
-        wanted.extend([(slot, &names.backup), (slot, &names.backup_tmp)]);
-        wanted.push((slot, &names.sidecar_tmp));
+        wanted.push((slot, &names.backup, EngineFile::Backup));
+        if slot.key() != target.dir.key() {
+            wanted.push((slot, &names.backup_tmp, EngineFile::BackupTemp));
+        }
+        wanted.push((slot, &names.sidecar_tmp, EngineFile::SidecarTemp));
     }
-    for (dir, name) in wanted {
+    for (dir, name, file) in wanted {
+        if !trees.lists(dir, target, names.generation, file)? {
+            continue;
+        }
         let taken = sys::lstat_at(dir.fd(), name)
             .map_err(target.io(Step::Inspect))?
             .is_some();
         let own_sidecar =
-            *name == names.sidecar_tmp && Sidecar::is_own_temp(dir.fd(), names, &target.rel);
+            file == EngineFile::SidecarTemp && Sidecar::is_own_temp(dir.fd(), names, &target.rel);
         if taken && !own_sidecar {
             return Err(foreign(dir, name));
         }
