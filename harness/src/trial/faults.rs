@@ -34,7 +34,7 @@ impl Faults {
         match fault {
             Fault::Fill => {
                 let filler = fs.mount_point().join(".fsmatrix-fill");
-                fill(&filler)?;
+                fill(&filler, fs)?;
                 self.filler = Some(filler);
             }
             Fault::ReadOnly => {
@@ -60,7 +60,7 @@ impl Faults {
         match fault {
             Fault::Fill => {
                 if let Some(filler) = self.filler.take() {
-                    remove_filler(&filler)?;
+                    remove_filler(&filler, fs)?;
                 }
             }
             Fault::ReadOnly => {
@@ -103,7 +103,7 @@ impl Faults {
             set_immutable(&path, false)?;
         }
         if let Some(filler) = self.filler.take() {
-            remove_filler(&filler)?;
+            remove_filler(&filler, fs)?;
         }
         Ok(())
     }
@@ -112,7 +112,10 @@ impl Faults {
 /// Fills the filesystem: preallocate in shrinking chunks until not even 4 KiB fit, then create
 /// small files until no inode or metadata block is left (btrfs keeps small files inline in
 /// metadata, so data space alone is not enough).
-fn fill(filler: &Path) -> io::Result<()> {
+///
+/// The filesystem is synced at the end (its own, not the whole machine's: at `--jobs` > 1 a
+/// global `sync` waits on every other trial's writes too).
+fn fill(filler: &Path, filesystem: &Filesystem) -> io::Result<()> {
     fs::create_dir_all(filler)?;
     let big = File::create(filler.join("data"))?;
     let mut offset = 0u64;
@@ -140,14 +143,12 @@ fn fill(filler: &Path) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    rustix::fs::sync();
-    Ok(())
+    filesystem.sync().map_err(io::Error::other)
 }
 
-fn remove_filler(filler: &Path) -> io::Result<()> {
+fn remove_filler(filler: &Path, filesystem: &Filesystem) -> io::Result<()> {
     fs::remove_dir_all(filler)?;
-    rustix::fs::sync();
-    Ok(())
+    filesystem.sync().map_err(io::Error::other)
 }
 
 /// `chattr +i` / `chattr -i` through `FS_IOC_SETFLAGS`.
