@@ -276,6 +276,7 @@ fn run_child(
     }
 
     let started = Instant::now();
+    let exit = ExitWatch::of(&child);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -302,7 +303,7 @@ fn run_child(
                 "interrupted; the trial was stopped",
             ));
         }
-        thread::sleep(Duration::from_millis(20));
+        exit.wait(CHECK_EVERY);
     };
     if !status.success() {
         return Err(crashed(status, &dir.join("child.stderr")));
@@ -310,6 +311,35 @@ fn run_child(
     let text =
         fs::read_to_string(&report_file).map_err(|e| harness("reading the trial report", &e))?;
     serde_json::from_str(&text).map_err(|e| harness("parsing the trial report", &e))
+}
+
+/// How often a running trial's clock and the cancel flag are looked at.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Waits for a child's exit on its pidfd, which turns readable when the child ends: the runner
+/// learns of a finished trial at once rather than at its next look.
+struct ExitWatch(Option<rustix::fd::OwnedFd>);
+
+impl ExitWatch {
+    fn of(child: &Child) -> ExitWatch {
+        let pid = rustix::process::Pid::from_child(child);
+        ExitWatch(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok())
+    }
+
+    /// Returns when the child has ended, or after `most`.
+    fn wait(&self, most: Duration) {
+        let Some(pidfd) = &self.0 else {
+            // Without a pidfd (a kernel before 5.3), look again shortly.
+            thread::sleep(Duration::from_millis(20));
+            return;
+        };
+        let timeout = rustix::event::Timespec {
+            tv_sec: most.as_secs().try_into().unwrap_or(0),
+            tv_nsec: most.subsec_nanos().into(),
+        };
+        let mut fds = [rustix::event::PollFd::new(pidfd, rustix::event::PollFlags::IN)];
+        let _ = rustix::event::poll(&mut fds, Some(&timeout));
+    }
 }
 
 /// Kills the trial's process group and every process that carries its token (its health
