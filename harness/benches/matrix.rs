@@ -3,9 +3,11 @@
 //! 1. The full matrix on the host runner, one trial at a time, against the summed raw cost of the
 //!    same filesystems: create (sparse image, mkfs, loop attach, mount) and release (umount,
 //!    detach, delete) of every fixture the matrix's trials use, and nothing else.
-//! 2. The same matrix through the Docker runner, with its image already cached, against the host
+//! 2. The same matrix at `--jobs` = the machine's CPUs, against (1): how near to linear the
+//!    speed-up is.
+//! 3. The same matrix through the Docker runner, with its image already cached, against the host
 //!    runner's time from (1).
-//! 3. Recorded crash states per second on each block filesystem: the recorded scenarios with every
+//! 4. Recorded crash states per second on each block filesystem: the recorded scenarios with every
 //!    state (`FSMATRIX_CRASH_STATES=all`), states checked over the time spent on them (serve,
 //!    mount with recovery, check, roll back, unmount), and the whole trials' time beside it.
 //!
@@ -147,6 +149,16 @@ fn main() {
         host.as_secs_f64(),
         raw.as_secs_f64(),
         host.as_secs_f64() / raw.as_secs_f64()
+    );
+
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("host runner, full matrix, --jobs {cpus} (the machine's CPUs):");
+    let parallel = fsmatrix(&work, &["run", "--jobs", &cpus.to_string()]);
+    println!(
+        "  wall time {:.2} s beside {:.2} s at --jobs 1: speed-up {:.2} on {cpus} CPUs",
+        parallel.as_secs_f64(),
+        host.as_secs_f64(),
+        host.as_secs_f64() / parallel.as_secs_f64()
     );
 
     println!("recorded crash states, every state, --jobs 1:");
