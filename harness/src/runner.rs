@@ -337,7 +337,10 @@ impl ExitWatch {
             tv_sec: most.as_secs().try_into().unwrap_or(0),
             tv_nsec: most.subsec_nanos().into(),
         };
-        let mut fds = [rustix::event::PollFd::new(pidfd, rustix::event::PollFlags::IN)];
+        let mut fds = [rustix::event::PollFd::new(
+            pidfd,
+            rustix::event::PollFlags::IN,
+        )];
         let _ = rustix::event::poll(&mut fds, Some(&timeout));
     }
 }

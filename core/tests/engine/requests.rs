@@ -61,6 +61,26 @@ fn a_self_looping_source_is_refused() {
         .symlink("opt/loop", "loop");
     let message = assert_refused(&sb, &permissive(), &[("opt/loop", "usr/bin/ls")]);
     assert!(message.contains("opt/loop"), "{message}");
+    assert!(message.contains("is a symlink loop"), "{message}");
+}
+
+/// Each way a source can be unusable is told apart: the admin fixes each differently.
+#[test]
+fn a_missing_or_non_file_source_is_refused_saying_which() {
+    let sb = Sandbox::new("requests-bad-source");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/README", "docs\n", 0o644)
+        .symlink("opt/dangling", "gone");
+    let engine = permissive();
+    for (source, problem) in [
+        ("opt/uutils/ls", "does not exist"),
+        ("opt/dangling", "does not exist"),
+        ("opt/uutils", "is not a regular file"),
+    ] {
+        let message = assert_refused(&sb, &engine, &[(source, "usr/bin/ls")]);
+        assert!(message.contains(source), "{message}");
+        assert!(message.contains(problem), "{source}: {message}");
+    }
 }
 
 #[test]
