@@ -64,6 +64,45 @@ fn a_self_looping_source_is_refused() {
     assert!(message.contains("is a symlink loop"), "{message}");
 }
 
+/// A source in the target's own directory (`ls` -> `ls.uutils`) is a source like any other.
+#[test]
+fn a_source_beside_its_target_is_linked() {
+    let sb = Sandbox::new("requests-source-beside");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("usr/bin/ls.uutils", "uutils ls\n", 0o755);
+    permissive()
+        .apply(
+            &sb.plan(&[("usr/bin/ls.uutils", "usr/bin/ls")]),
+            ApplyMode::Commit,
+            &mut MemorySink::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        std::fs::read_link(sb.path("usr/bin/ls")).unwrap(),
+        std::path::Path::new("ls.uutils")
+    );
+}
+
+/// A source the kernel cannot look up for another reason (here a name longer than any
+/// filesystem allows) is reported as the lookup error it is, not as a loop or a missing file.
+#[test]
+fn a_source_that_cannot_be_looked_up_is_an_inspection_error() {
+    let sb = Sandbox::new("requests-source-too-long");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    let source = format!("opt/{}", "n".repeat(300));
+    let err = permissive()
+        .apply(
+            &sb.plan(&[(&source, "usr/bin/ls")]),
+            ApplyMode::Commit,
+            &mut MemorySink::default(),
+        )
+        .unwrap_err();
+    let message = err.to_string();
+    assert_ne!(err.id(), ErrorId::Policy, "{message}");
+    assert!(!message.contains("symlink loop"), "{message}");
+}
+
 /// Each way a source can be unusable is told apart: the admin fixes each differently.
 #[test]
 fn a_missing_or_non_file_source_is_refused_saying_which() {
