@@ -200,3 +200,45 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    use super::*;
+
+    /// A kind prints as the name it has in facts and sidecars.
+    #[test]
+    fn kinds_display_as_they_serialize() {
+        for kind in [Kind::File, Kind::Symlink, Kind::None] {
+            let wire = serde_json::to_string(&kind).unwrap();
+            assert_eq!(wire, format!("\"{kind}\""));
+        }
+    }
+
+    /// A symlink whose mode, owner and size are those of a recorded file is not that file, and
+    /// is not opened to be hashed as one.
+    #[test]
+    fn a_symlink_is_not_a_file_of_the_same_mode_owner_and_size() {
+        let dir = Path::new("/tmp/switchyard-unit-tests/state-symlink-as-file");
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir).unwrap();
+        symlink("abcde", dir.join("ls")).unwrap();
+        let meta = fs::symlink_metadata(dir.join("ls")).unwrap();
+        let file = ObjectState::File {
+            mode: 0o777,
+            uid: std::os::unix::fs::MetadataExt::uid(&meta),
+            gid: std::os::unix::fs::MetadataExt::gid(&meta),
+            size: 5,
+            sha256: "0".repeat(64),
+        };
+        let dir_fd = fs::File::open(dir).unwrap();
+        let at = file.is_at(
+            std::os::fd::AsFd::as_fd(&dir_fd),
+            std::ffi::OsStr::new("ls"),
+        );
+        assert!(!at.unwrap());
+    }
+}

@@ -82,3 +82,49 @@ fn rollback_keeps_a_file_of_the_tree_under_an_engine_name() {
         b"a user's notes\n"
     );
 }
+
+/// A crash after an apply wrote a sidecar temporary and before it published it leaves the
+/// temporary and no swap. Rolling that plan back removes it; a temporary of another plan for a
+/// target of this plan stays.
+#[test]
+fn rollback_removes_its_own_unpublished_sidecar_and_keeps_another_plans() {
+    let both = [
+        ("opt/uutils/ls", "usr/bin/ls"),
+        ("opt/uutils/cat", "usr/bin/cat"),
+    ];
+    let cat_only = [("opt/uutils/cat", "usr/bin/cat")];
+    // Plan ids depend on the plan's paths only: sidecars written in one tree fit another.
+    let sidecar_of = |name: &str, links: &[(&str, &str)], target: &str| {
+        let sb = tree(name);
+        sb.file("opt/uutils/cat", "uutils cat\n", 0o755)
+            .file("usr/bin/cat", "GNU cat\n", 0o755);
+        commit(&permissive(), &sb.plan(links));
+        fs::read(sb.path(&format!("usr/bin/.{target}.switchyard.1.json"))).unwrap()
+    };
+    let ours = sidecar_of("unpublished-ours", &both, "ls");
+    let theirs = sidecar_of("unpublished-theirs", &cat_only, "cat");
+
+    let sb = tree("unpublished-sidecars");
+    sb.file("opt/uutils/cat", "uutils cat\n", 0o755)
+        .file("usr/bin/cat", "GNU cat\n", 0o755);
+    // Generation 2 of `ls`, as if an earlier plan's generation 1 had been pruned since.
+    let ours = String::from_utf8(ours)
+        .unwrap()
+        .replace("\"generation\": 1", "\"generation\": 2");
+    fs::write(sb.path("usr/bin/.ls.switchyard.2.json.tmp"), ours).unwrap();
+    fs::write(sb.path("usr/bin/.cat.switchyard.1.json.tmp"), &theirs).unwrap();
+    let report = permissive()
+        .rollback(
+            &sb.plan(&both),
+            RollbackOptions::default(),
+            &mut MemorySink::default(),
+        )
+        .unwrap();
+    assert_eq!((report.restored, report.unchanged), (0, 2));
+    assert!(!sb.path("usr/bin/.ls.switchyard.2.json.tmp").exists());
+    assert_eq!(
+        fs::read(sb.path("usr/bin/.cat.switchyard.1.json.tmp")).unwrap(),
+        theirs
+    );
+    assert_eq!(fs::read(sb.path("usr/bin/ls")).unwrap(), b"GNU ls\n");
+}

@@ -96,3 +96,21 @@ fn plans_interleaved_on_one_target_roll_back_in_reverse() {
     roll_back(&permissive(), &b);
     assert_eq!(sb.snapshot()["usr/bin/ls"], original);
 }
+
+/// Rolling back a plan whose link a later plan replaced would undo that plan's change too: it is
+/// refused, naming the plan to roll back first, and nothing changes.
+#[test]
+fn rolling_back_under_a_later_plan_is_refused_naming_it() {
+    let (sb, a, b) = two_plans("history-covered");
+    commit(&permissive(), &a);
+    commit(&permissive(), &b);
+    let before = sb.snapshot();
+    let err = rollback_error(&a);
+    assert_eq!(err.id(), ErrorId::Drift, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("placed later by plan {}", b.id())),
+        "{message}"
+    );
+    assert_eq!(sb.snapshot(), before);
+}

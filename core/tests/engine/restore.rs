@@ -76,9 +76,10 @@ fn rolling_back_a_restore_plan_says_restores_are_final() {
     commit(&permissive(), &plan);
     assert_eq!(fs::read(sb.path("usr/bin/ls")).unwrap(), b"GNU ls\n");
     let mut facts = MemorySink::default();
-    permissive()
+    let report = permissive()
         .rollback(&plan, RollbackOptions::default(), &mut facts)
         .unwrap();
+    assert_eq!((report.restored, report.unchanged), (0, 1));
     let fact = facts
         .facts
         .iter()
