@@ -323,11 +323,19 @@ pub enum Fault {
     Immutable(String),
     /// `renameat2(RENAME_EXCHANGE)` fails with `EINVAL`, as where the filesystem lacks it.
     NoExchange,
+    /// `openat(O_TMPFILE)` fails with `EOPNOTSUPP`, as where the filesystem lacks it.
+    NoTmpfile,
 }
 
 impl Fault {
     /// The faults written as a bare name; `immutable` takes a path.
-    pub const NAMES: &[&str] = &["fill", "read_only", "hold_lock", "no_exchange"];
+    pub const NAMES: &[&str] = &[
+        "fill",
+        "read_only",
+        "hold_lock",
+        "no_exchange",
+        "no_tmpfile",
+    ];
 }
 
 impl fmt::Display for Fault {
@@ -336,6 +344,7 @@ impl fmt::Display for Fault {
             Fault::Fill => f.write_str("fill"),
             Fault::ReadOnly => f.write_str("read_only"),
             Fault::NoExchange => f.write_str("no_exchange"),
+            Fault::NoTmpfile => f.write_str("no_tmpfile"),
             Fault::HoldLock => f.write_str("hold_lock"),
             Fault::Immutable(path) => write!(f, "{{ immutable: {path} }}"),
         }

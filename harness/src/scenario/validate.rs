@@ -613,6 +613,7 @@ fn fault(
             "read_only" => Ok(Fault::ReadOnly),
             "hold_lock" => Ok(Fault::HoldLock),
             "no_exchange" => Ok(Fault::NoExchange),
+            "no_tmpfile" => Ok(Fault::NoTmpfile),
             "immutable" => Err(Problem::at(
                 &body.referenced,
                 format!(

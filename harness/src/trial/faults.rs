@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use rustix::fs::IFlags;
 use rustix::io::Errno;
 
-use super::no_exchange;
+use super::unsupported::{self, Feature};
 use crate::fixture::Filesystem;
 use crate::scenario::Fault;
 
@@ -51,7 +51,8 @@ impl Faults {
                     self.lock_holder = Some(hold_lock(lock)?);
                 }
             }
-            Fault::NoExchange => no_exchange::install()?,
+            Fault::NoExchange => unsupported::install(Feature::Exchange)?,
+            Fault::NoTmpfile => unsupported::install(Feature::Tmpfile)?,
         }
         Ok(())
     }
@@ -80,10 +81,10 @@ impl Faults {
                     holder.wait()?;
                 }
             }
-            Fault::NoExchange => {
-                return Err(io::Error::other(
-                    "no_exchange cannot be cleared: it lasts until the trial ends",
-                ));
+            Fault::NoExchange | Fault::NoTmpfile => {
+                return Err(io::Error::other(format!(
+                    "{fault} cannot be cleared: it lasts until the trial ends"
+                )));
             }
         }
         Ok(())
