@@ -71,6 +71,23 @@ fn run_containers(work: &Path) -> impl Fn() -> Vec<String> {
     }
 }
 
+/// Cleans the workspace's work directory once its runs are over: the runner images they noted
+/// are removed with them (each test's scenarios make an image of their own).
+fn release_images(ws: &Workspace) {
+    let mut images: Vec<String> = fs::read_dir(ws.work.join("runner-images"))
+        .unwrap()
+        .flatten()
+        .map(|note| fs::read_to_string(note.path()).unwrap())
+        .collect();
+    images.dedup();
+    assert!(!images.is_empty(), "no run noted a runner image");
+    let cleaned = run(ws.fsmatrix(&["clean"], &[]));
+    assert_eq!(cleaned.code, 0, "{}", cleaned.all());
+    for image in &images {
+        assert!(!image_exists(image), "{image} kept: {}", cleaned.all());
+    }
+}
+
 /// The runner image the one run noted in `work`.
 fn noted_image(work: &Path) -> String {
     let notes: Vec<_> = fs::read_dir(work.join("runner-images"))
@@ -174,6 +191,7 @@ fn a_golden_mismatch_in_the_container_fails_with_the_host_runners_diff() {
         containers_in(&ws.work)
     );
     ws.assert_no_leaks();
+    release_images(&ws);
 }
 
 /// Proves: REQ-M4, REQ-M2
@@ -214,6 +232,7 @@ fn a_passing_run_in_the_container_reports_like_the_host_and_leaves_nothing() {
         container_loop_devices()
     );
     ws.assert_no_leaks();
+    release_images(&ws);
 }
 
 /// Proves: REQ-M4
@@ -232,6 +251,14 @@ fn the_cached_image_is_reused_without_a_rebuild() {
         second.stdout
     );
     assert!(!second.stdout.contains("Step 1/"), "{}", second.stdout);
+    // `image build` makes an image for the user to keep; the test removes its own.
+    let tag = second
+        .stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("switchyard-fsmatrix:"))
+        .unwrap_or_else(|| panic!("no image named: {}", second.stdout));
+    let removed = Command::new("docker").args(["rmi", tag]).output().unwrap();
+    assert!(removed.status.success(), "{removed:?}");
 }
 
 /// Proves: REQ-M2
@@ -266,6 +293,7 @@ fn ctrl_c_mid_run_removes_the_container_and_every_loop_device_and_mount() {
         || !sleeps_alive(615),
     );
     ws.assert_no_leaks();
+    release_images(&ws);
 }
 
 /// Proves: REQ-M5
