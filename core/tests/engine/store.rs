@@ -166,3 +166,29 @@ fn a_store_on_the_same_filesystem_keeps_the_inode() {
     roll_back(&engine, &plan);
     assert_eq!(sb.snapshot(), before);
 }
+
+/// A file of someone else's under the name the store's copy would be made at is refused before
+/// anything changes, as it is beside the target.
+#[test]
+fn a_file_in_the_way_of_the_store_copy_is_refused() {
+    let (sb, store) = tree("store-copy-in-the-way");
+    let ours = store_dir_for_root(&store.0, &sb.root).unwrap();
+    fs::create_dir_all(ours.join("usr/bin")).unwrap();
+    let in_the_way = ours.join("usr/bin/.ls.switchyard.1.bak.tmp");
+    fs::write(&in_the_way, "a user's notes\n").unwrap();
+    let before = sb.snapshot();
+    let err = engine(&store.0, true)
+        .apply(
+            &sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]),
+            ApplyMode::Commit,
+            &mut MemorySink::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Policy, "{err}");
+    assert!(
+        err.to_string().contains(".ls.switchyard.1.bak.tmp"),
+        "{err}"
+    );
+    assert_eq!(sb.snapshot(), before);
+    assert_eq!(fs::read(&in_the_way).unwrap(), b"a user's notes\n");
+}
