@@ -118,7 +118,7 @@ impl<'a> EngineName<'a> {
 
 /// The engine's files in one directory, indexed by target: read once per operation, asked once
 /// per target. (Scanning the whole listing per target made a plan of N targets cost N².)
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct EngineFiles {
     by_target: HashMap<OsString, Vec<(u32, EngineFile)>>,
 }

@@ -74,11 +74,8 @@ fn run_containers(work: &Path) -> impl Fn() -> Vec<String> {
 /// Cleans the workspace's work directory once its runs are over: the runner images they noted
 /// are removed with them (each test's scenarios make an image of their own).
 fn release_images(ws: &Workspace) {
-    let mut images: Vec<String> = fs::read_dir(ws.work.join("runner-images"))
-        .unwrap()
-        .flatten()
-        .map(|note| fs::read_to_string(note.path()).unwrap())
-        .collect();
+    let mut images = noted_images(&ws.work);
+    images.sort();
     images.dedup();
     assert!(!images.is_empty(), "no run noted a runner image");
     let cleaned = run(ws.fsmatrix(&["clean"], &[]));
@@ -88,14 +85,20 @@ fn release_images(ws: &Workspace) {
     }
 }
 
-/// The runner image the one run noted in `work`.
-fn noted_image(work: &Path) -> String {
-    let notes: Vec<_> = fs::read_dir(work.join("runner-images"))
+/// The runner image each run of `work` noted, one per run.
+fn noted_images(work: &Path) -> Vec<String> {
+    fs::read_dir(work.join("runner-images"))
         .unwrap()
         .flatten()
-        .collect();
+        .map(|note| fs::read_to_string(note.path()).unwrap())
+        .collect()
+}
+
+/// The runner image the one run noted in `work`.
+fn noted_image(work: &Path) -> String {
+    let notes = noted_images(work);
     assert_eq!(notes.len(), 1, "{notes:?}");
-    fs::read_to_string(notes[0].path()).unwrap()
+    notes[0].clone()
 }
 
 fn image_exists(tag: &str) -> bool {
