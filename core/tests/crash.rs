@@ -9,10 +9,13 @@ mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use switchyard::crash::{CrashPoint, set_observer};
-use switchyard::{ApplyMode, MemorySink, RollbackOptions};
+use switchyard::{
+    ApplyMode, Error, MemorySink, Policy, RollbackOptions, Switchyard, store_dir_for_root,
+};
 
 use support::{Sandbox, child_role, commit, permissive, roll_back};
 
@@ -33,7 +36,7 @@ fn tree(sb: &Sandbox) {
 }
 
 /// The child: apply (and, for a rollback point, roll back) until the observer stops it.
-fn child(dir: std::path::PathBuf) {
+fn child(dir: PathBuf) {
     let point: CrashPoint = std::env::var(CRASH_AT).unwrap().parse().unwrap();
     let marker = dir.join("reached");
     set_observer(move |reached, _target| {
@@ -127,9 +130,34 @@ fn kill_at_every_crash_point() {
     }
 }
 
-/// The child of the stranded-original test: at the exchange it makes the target's directory
+/// A child's apply ended with `err`: writes its id and message for the parent to read.
+fn report(dir: &Path, err: Error) {
+    fs::write(dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+}
+
+/// Runs the test `test` in its child role over the sandbox and returns the id and message of
+/// the error the child's apply reported.
+fn child_error(test: &str, sb: &Sandbox) -> (String, String) {
+    let status = support::spawn_child_role(test, &sb.dir).wait().unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
+    let (id, message) = reported.split_once('\n').unwrap();
+    (id.to_owned(), message.to_owned())
+}
+
+/// An engine whose backup store is in the sandbox, on the tree's filesystem but outside it.
+fn store_engine(dir: &Path) -> Switchyard {
+    Switchyard::new(Policy {
+        backup_store: Some(dir.join("store")),
+        ..Policy::permissive()
+    })
+}
+
+const STRANDED: [(&str, &str); 1] = [("opt/uutils/ls", "usr/bin/ls")];
+
+/// The child of the stranded-original tests: at the exchange it makes the target's directory
 /// immutable, so both the backup rename and the exchange back fail; it reports the error.
-fn strand_child(dir: std::path::PathBuf) {
+fn strand_child(dir: PathBuf, engine: &Switchyard) {
     let bin = dir.join("root/usr/bin");
     set_observer(move |reached, _target| {
         if reached == CrashPoint::ApplyAfterSwap {
@@ -140,11 +168,40 @@ fn strand_child(dir: std::path::PathBuf) {
         root: dir.join("root"),
         dir,
     };
-    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
-    let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
+    let result = engine.apply(
+        &sb.plan(&STRANDED),
+        ApplyMode::Commit,
+        &mut MemorySink::default(),
+    );
     support::set_immutable(&sb.path("usr/bin"), false);
-    let err = result.expect_err("the apply succeeded in an immutable directory");
-    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+    report(
+        &sb.dir,
+        result.expect_err("the apply succeeded in an immutable directory"),
+    );
+}
+
+/// Runs the stranded-original test `test` and checks that apply named the original's place,
+/// kept `sidecar`, and that a rollback by `engine` then brings the original back, same inode.
+fn strand_and_recover(test: &str, sb: &Sandbox, engine: &Switchyard, sidecar: &Path) {
+    let before = sb.snapshot();
+    let (id, message) = child_error(test, sb);
+    assert_eq!(id, "E_RESTORE_FAILED", "{message}");
+    assert!(message.contains(".ls.switchyard.1.tmp"), "{message}");
+    assert!(
+        sidecar.exists(),
+        "the sidecar of the stranded original was deleted"
+    );
+
+    let report = roll_back(engine, &sb.plan(&STRANDED));
+    assert_eq!(report.restored, 1);
+    assert_eq!(sb.snapshot_without_sidecars(), before);
+}
+
+fn stranded_tree(name: &str) -> Sandbox {
+    let sb = Sandbox::new(name);
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    sb
 }
 
 /// When the swap fails after the exchange and putting the original back fails too, the original
@@ -153,39 +210,45 @@ fn strand_child(dir: std::path::PathBuf) {
 #[test]
 fn a_failed_undo_keeps_the_record_of_the_stranded_original() {
     if let Some(dir) = child_role() {
-        strand_child(dir);
+        strand_child(dir, &permissive());
         return;
     }
-    let sb = Sandbox::new("stranded-original");
-    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
-        .file("opt/uutils/ls", "uutils ls\n", 0o755);
-    let before = sb.snapshot();
-    let status = support::spawn_child_role(
+    let sb = stranded_tree("stranded-original");
+    strand_and_recover(
         "a_failed_undo_keeps_the_record_of_the_stranded_original",
-        &sb.dir,
-    )
-    .wait()
-    .unwrap();
-    assert!(status.success(), "the child failed: {status}");
-    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
-    let (id, message) = reported.split_once('\n').unwrap();
-    assert_eq!(id, "E_RESTORE_FAILED", "{message}");
-    assert!(message.contains(".ls.switchyard.1.tmp"), "{message}");
-    assert!(
-        sb.path("usr/bin/.ls.switchyard.1.json").exists(),
-        "the sidecar of the stranded original was deleted"
+        &sb,
+        &permissive(),
+        &sb.path("usr/bin/.ls.switchyard.1.json"),
     );
+}
 
-    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
-    let report = roll_back(&permissive(), &plan);
-    assert_eq!(report.restored, 1);
-    assert_eq!(sb.snapshot_without_sidecars(), before);
+/// The same with the sidecar in a backup store. Beside the target, the immutable directory
+/// alone keeps the sidecar from being discarded; in the store only apply's decision to keep
+/// the record of what it could not put back does.
+#[test]
+fn a_failed_undo_with_a_store_keeps_the_record_of_the_stranded_original() {
+    if let Some(dir) = child_role() {
+        let engine = store_engine(&dir);
+        strand_child(dir, &engine);
+        return;
+    }
+    let sb = stranded_tree("stranded-original-store");
+    fs::create_dir_all(sb.dir.join("store")).unwrap();
+    let sidecar = store_dir_for_root(&sb.dir.join("store"), &sb.root)
+        .unwrap()
+        .join("usr/bin/.ls.switchyard.1.json");
+    strand_and_recover(
+        "a_failed_undo_with_a_store_keeps_the_record_of_the_stranded_original",
+        &sb,
+        &store_engine(&sb.dir),
+        &sidecar,
+    );
 }
 
 /// The child of the replaced-target test: right before the exchange, another process replaces
 /// the target with a new file (same bytes and mode, as a package reinstall would); it reports
 /// the apply's error.
-fn replace_child(dir: std::path::PathBuf) {
+fn replace_child(dir: PathBuf) {
     let target = dir.join("root/usr/bin/ls");
     let done = std::sync::atomic::AtomicBool::new(false);
     set_observer(move |reached, _target| {
@@ -204,8 +267,10 @@ fn replace_child(dir: std::path::PathBuf) {
     };
     let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
     let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
-    let err = result.expect_err("the apply swapped out an object it never inspected");
-    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+    report(
+        &sb.dir,
+        result.expect_err("the apply swapped out an object it never inspected"),
+    );
 }
 
 /// A target replaced between preflight and the exchange is not swapped into the backup under a
@@ -220,15 +285,7 @@ fn a_target_replaced_before_the_exchange_is_swapped_back() {
     let sb = Sandbox::new("replaced-before-exchange");
     sb.file("usr/bin/ls", "GNU ls\n", 0o755)
         .file("opt/uutils/ls", "uutils ls\n", 0o755);
-    let status = support::spawn_child_role(
-        "a_target_replaced_before_the_exchange_is_swapped_back",
-        &sb.dir,
-    )
-    .wait()
-    .unwrap();
-    assert!(status.success(), "the child failed: {status}");
-    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
-    let (id, message) = reported.split_once('\n').unwrap();
+    let (id, message) = child_error("a_target_replaced_before_the_exchange_is_swapped_back", &sb);
     assert_eq!(id, "E_DRIFT", "{message}");
     // The replacement is in place, untouched, and nothing of the engine's is left.
     let now = sb.snapshot();
@@ -244,7 +301,7 @@ fn a_target_replaced_before_the_exchange_is_swapped_back() {
 
 /// The child of the failed-undo test: once the first action is swapped, its directory becomes
 /// immutable, so the undo after the second action's failure cannot put the first back.
-fn undo_fails_child(dir: std::path::PathBuf) {
+fn undo_fails_child(dir: PathBuf) {
     let bin = dir.join("root/usr/bin");
     let done = std::sync::atomic::AtomicBool::new(false);
     set_observer(move |reached, _target| {
@@ -265,8 +322,10 @@ fn undo_fails_child(dir: std::path::PathBuf) {
     let result = permissive().apply(&plan, ApplyMode::Commit, &mut MemorySink::default());
     support::set_immutable(&sb.path("usr/bin"), false);
     support::set_immutable(&sb.path("usr/sbin/zz"), false);
-    let err = result.expect_err("the apply succeeded over an immutable file");
-    fs::write(sb.dir.join("error"), format!("{}\n{err}", err.id())).unwrap();
+    report(
+        &sb.dir,
+        result.expect_err("the apply succeeded over an immutable file"),
+    );
 }
 
 /// A failed apply whose undo fails too does not report only the first failure: it says the
@@ -284,15 +343,10 @@ fn an_apply_whose_undo_fails_says_so_and_rollback_finishes_it() {
         .file("opt/uutils/zz", "uutils zz\n", 0o755);
     support::set_immutable(&sb.path("usr/sbin/zz"), true);
     let before = sb.snapshot();
-    let status = support::spawn_child_role(
+    let (id, message) = child_error(
         "an_apply_whose_undo_fails_says_so_and_rollback_finishes_it",
-        &sb.dir,
-    )
-    .wait()
-    .unwrap();
-    assert!(status.success(), "the child failed: {status}");
-    let reported = fs::read_to_string(sb.dir.join("error")).unwrap();
-    let (id, message) = reported.split_once('\n').unwrap();
+        &sb,
+    );
     assert_eq!(id, "E_RESTORE_FAILED", "{message}");
     assert!(message.contains("usr/bin/aa"), "{message}");
     assert!(
