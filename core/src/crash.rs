@@ -5,6 +5,9 @@
 //! filesystem's power first), or records every point reached. Without the feature this
 //! module does not exist and the call sites compile to nothing.
 //!
+//! A crash test may also take `RENAME_EXCHANGE` away from the engine ([`set_exchange_unsupported`])
+//! to stop it inside the hard-link fallback, which no filesystem the tests run on makes it take.
+//!
 //! Written here rather than with the `fail` crate: that crate's points are untyped strings that
 //! cannot be listed, and it has had no release since 2022. The harness needs the exact list to
 //! expand "every crash point" into trials.
@@ -12,6 +15,7 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -205,6 +209,20 @@ pub(crate) fn reach(point: CrashPoint, target: Option<&str>) {
         }
         _ => observer(point, target),
     }
+}
+
+static EXCHANGE_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes every `renameat2(RENAME_EXCHANGE)` of the engine in this process fail with `EINVAL`, as
+/// on a filesystem without it, so that the swap takes its hard-link fallback. For a crash
+/// test's child process, which plays one apply: the switch is process-wide.
+pub fn set_exchange_unsupported(unsupported: bool) {
+    EXCHANGE_UNSUPPORTED.store(unsupported, Ordering::SeqCst);
+}
+
+/// Whether [`set_exchange_unsupported`] took the exchange away.
+pub(crate) fn exchange_unsupported() -> bool {
+    EXCHANGE_UNSUPPORTED.load(Ordering::SeqCst)
 }
 
 #[cfg(test)]

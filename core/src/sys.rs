@@ -163,7 +163,9 @@ pub(crate) fn symlink_at(dest: &OsStr, dir: BorrowedFd<'_>, name: &OsStr) -> io:
 
 /// `renameat2(from_dir, from, to_dir, to, RENAME_EXCHANGE)`: swaps two names atomically.
 ///
-/// Fails with `EINVAL` where the filesystem does not support the exchange.
+/// Fails with `EINVAL` where the filesystem does not support the exchange, and where a test took
+/// the exchange away to reach the fallback (a unit test on its thread; a crash test's child
+/// process, with `crash-points`).
 pub(crate) fn rename_exchange(
     from_dir: BorrowedFd<'_>,
     from: &OsStr,
@@ -172,6 +174,12 @@ pub(crate) fn rename_exchange(
 ) -> io::Result<()> {
     #[cfg(test)]
     if tests::exchange_unsupported() {
+        return Err(io::Error::from_raw_os_error(
+            rustix::io::Errno::INVAL.raw_os_error(),
+        ));
+    }
+    #[cfg(feature = "crash-points")]
+    if crate::crash::exchange_unsupported() {
         return Err(io::Error::from_raw_os_error(
             rustix::io::Errno::INVAL.raw_os_error(),
         ));

@@ -245,10 +245,12 @@ fn a_failed_undo_with_a_store_keeps_the_record_of_the_stranded_original() {
     );
 }
 
-/// The child of the replaced-target test: right before the exchange, another process replaces
-/// the target with a new file (same bytes and mode, as a package reinstall would); it reports
-/// the apply's error.
-fn replace_child(dir: PathBuf) {
+/// The child of the replaced-target tests: right before the exchange (or, with `fallback`, the
+/// hard-link fallback, with `RENAME_EXCHANGE` taken away), another process replaces the target
+/// with a new file (same bytes and mode, as a package reinstall would); it reports the apply's
+/// error.
+fn replace_child(dir: PathBuf, fallback: bool) {
+    switchyard::crash::set_exchange_unsupported(fallback);
     let target = dir.join("root/usr/bin/ls");
     let done = std::sync::atomic::AtomicBool::new(false);
     set_observer(move |reached, _target| {
@@ -273,21 +275,14 @@ fn replace_child(dir: PathBuf) {
     );
 }
 
-/// A target replaced between preflight and the exchange is not swapped into the backup under a
-/// sidecar that describes the old object: apply checks what the exchange took out (inode and
-/// fingerprint), swaps it back and fails `E_DRIFT`.
-#[test]
-fn a_target_replaced_before_the_exchange_is_swapped_back() {
-    if let Some(dir) = child_role() {
-        replace_child(dir);
-        return;
-    }
-    let sb = Sandbox::new("replaced-before-exchange");
+/// Runs the replaced-target test `test`: apply fails `E_DRIFT`, the replacement is in place,
+/// untouched, and nothing of the engine's is left (no backup of it, no temporary, no sidecar).
+fn replaced_and_refused(test: &str, name: &str) {
+    let sb = Sandbox::new(name);
     sb.file("usr/bin/ls", "GNU ls\n", 0o755)
         .file("opt/uutils/ls", "uutils ls\n", 0o755);
-    let (id, message) = child_error("a_target_replaced_before_the_exchange_is_swapped_back", &sb);
+    let (id, message) = child_error(test, &sb);
     assert_eq!(id, "E_DRIFT", "{message}");
-    // The replacement is in place, untouched, and nothing of the engine's is left.
     let now = sb.snapshot();
     assert_eq!(now["usr/bin/ls"].content.as_deref(), Some(&b"GNU ls\n"[..]));
     assert_eq!(
@@ -296,6 +291,36 @@ fn a_target_replaced_before_the_exchange_is_swapped_back() {
             .collect::<Vec<_>>(),
         ["usr/bin/ls"],
         "debris or a backup of the replaced object was left"
+    );
+}
+
+/// A target replaced between preflight and the exchange is not swapped into the backup under a
+/// sidecar that describes the old object: apply checks what the exchange took out (inode and
+/// fingerprint), swaps it back and fails `E_DRIFT`.
+#[test]
+fn a_target_replaced_before_the_exchange_is_swapped_back() {
+    if let Some(dir) = child_role() {
+        replace_child(dir, false);
+        return;
+    }
+    replaced_and_refused(
+        "a_target_replaced_before_the_exchange_is_swapped_back",
+        "replaced-before-exchange",
+    );
+}
+
+/// Where `RENAME_EXCHANGE` is unsupported the backup is a hard link made before the rename over
+/// the target: apply checks that what it linked is the object preflight inspected, and a
+/// replacement is refused `E_DRIFT` before the rename, its backup link removed.
+#[test]
+fn a_target_replaced_before_the_hard_link_fallback_is_refused() {
+    if let Some(dir) = child_role() {
+        replace_child(dir, true);
+        return;
+    }
+    replaced_and_refused(
+        "a_target_replaced_before_the_hard_link_fallback_is_refused",
+        "replaced-before-fallback",
     );
 }
 
