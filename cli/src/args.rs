@@ -138,7 +138,8 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub plans: PlanChoice,
 
-    /// Replace targets someone else changed since the swap (drift) instead of refusing.
+    /// Replace targets someone else changed since the swap (drift) instead of refusing; leave a
+    /// plan's link that has no record of the plan's change to it (E_BACKUP_MISSING).
     #[arg(long)]
     pub force: bool,
 

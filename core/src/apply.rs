@@ -14,12 +14,11 @@ use crate::error::{Error, Step};
 use crate::facts::{Decision, Fact, FactSink, Reason, Stage};
 use crate::history::{Generation, History};
 use crate::plan::{Action, ActionKind, Plan};
-use crate::policy::LinkStyle;
 use crate::rescue;
 use crate::state::{Kind, ObjectState, Unsupported};
 use crate::swap::{BackupSlot, Restored, Target, check_names_free, link_into_place, restore_prior};
 use crate::sys;
-use crate::tree::{SyncSet, relative_destination};
+use crate::tree::SyncSet;
 
 /// An error, with the index of the action it belongs to (`None`: the plan's).
 type ActionFailure = (Option<usize>, Error);
@@ -267,12 +266,10 @@ impl Switchyard {
         let work = match action.kind() {
             ActionKind::Link { source } => {
                 self.check_source(trees, source, &target, identity)?;
-                let dest = match self.policy.link_style {
-                    LinkStyle::Relative => relative_destination(target.dir.real_rel(), source)
-                        .to_string_lossy()
-                        .into_owned(),
-                    LinkStyle::Absolute => format!("/{}", source.to_string_lossy()),
-                };
+                let dest = self
+                    .policy
+                    .link_style
+                    .destination(target.dir.real_rel(), source);
                 if before == (ObjectState::Symlink { dest: dest.clone() })
                     && !defect!(BackupPlacedLinkAgain)
                 {

@@ -305,6 +305,21 @@ impl Trees {
         })
     }
 
+    /// Where [`Trees::backup_dir`] looks for `target`'s records, as an absolute path on the host,
+    /// for messages; and whether that is in the backup store.
+    pub(crate) fn backup_dir_path(&self, target: &Target) -> (PathBuf, bool) {
+        match &self.store {
+            Some(store) => (
+                store
+                    .real()
+                    .join(&self.store_key)
+                    .join(target.dir.real_rel()),
+                true,
+            ),
+            None => (self.root.real().join(target.dir.real_rel()), false),
+        }
+    }
+
     /// Whether backups of targets in `dir` would land on another filesystem.
     pub(crate) fn store_is_elsewhere(&mut self, dir: &Dir) -> Result<bool, Error> {
         let Some(store) = &mut self.store else {

@@ -7,7 +7,7 @@
 //! | `E_LOCKING`        | 30   | no lock manager, or the lock was not acquired in time           |
 //! | `E_ATOMIC_SWAP`    | 40   | a swap step (temp link, exchange, rename, fsync) failed         |
 //! | `E_EXDEV`          | 50   | the backup store is on another filesystem and copying is forbidden |
-//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar, or a damaged sidecar or plan record |
+//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar, or the plan's link with no record of the plan's change to it, or a damaged sidecar or plan record |
 //! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back, or a failed apply could not undo itself (the error names the target and where the original is kept; its sidecar stays, so a later rollback restores it) |
 //! | `E_SMOKE`          | 80   | no smoke runner, or a swapped target failed its health check    |
 //! | `E_DRIFT`          | 90   | the target is not what the swap placed: someone else changed it (even to a copy equal to the prior object), it changed between preflight and the swap, or a later plan's swap covers it |
@@ -276,6 +276,22 @@ pub enum Error {
     )]
     SidecarMissing { target: String, backup: String },
 
+    /// Rollback found the plan's link at `target` and no record of the plan's change to it: with
+    /// nothing to restore from, success would be a lie.
+    #[error(
+        "`{target}` is this plan's link, but `{searched}` holds no record of the plan's change to \
+         it: {}; nothing was changed. If the link was already in place when the plan was \
+         applied, roll back with force to leave it as it is",
+        no_record_causes(*.in_store)
+    )]
+    NoRecord {
+        target: String,
+        /// The directory searched for the target's sidecars, on the host.
+        searched: PathBuf,
+        /// Whether that directory is in the backup store.
+        in_store: bool,
+    },
+
     #[error("the sidecar `{sidecar}` is unreadable: {reason}")]
     BadSidecar { sidecar: String, reason: String },
 
@@ -382,6 +398,7 @@ impl Error {
             | Error::BackupMissing { .. }
             | Error::BadSidecar { .. }
             | Error::SidecarMissing { .. }
+            | Error::NoRecord { .. }
             | Error::BadPlanRecord { .. } => ErrorId::BackupMissing,
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
             Error::Stranded { .. } | Error::UndoFailed { .. } => ErrorId::RestoreFailed,
@@ -404,6 +421,18 @@ fn describe_outcome(outcome: Option<&Error>) -> String {
     match outcome {
         None => "the operation itself succeeded and stands".to_owned(),
         Some(e) => format!("the operation itself failed with {}: {e}", e.id()),
+    }
+}
+
+/// Why a link of the plan can have no record, and what to do about each cause.
+fn no_record_causes(in_store: bool) -> &'static str {
+    if in_store {
+        "its sidecar and backup were deleted (put the original back by hand), or the plan was \
+         applied through another path to this root, a bind mount or a chroot (the backup store \
+         knows a root by its path: roll back through that path, or move the root's directory \
+         in the store to this path's)"
+    } else {
+        "its sidecar and backup were deleted (put the original back by hand)"
     }
 }
 

@@ -56,7 +56,9 @@ pub enum Reason {
     AlreadyLinked,
     /// The target already was its prior state; rollback had nothing to do.
     IdempotentNoop,
-    /// This plan has no recorded change of the target (it was a no-op, or never applied).
+    /// This plan has no recorded change of the target (it was a no-op, or never applied). For a
+    /// target that is the plan's link, only when another plan's record accounts for the link, or
+    /// in a forced rollback's warning.
     NotChangedByPlan,
     /// The backup store is on another filesystem: bytes were copied, not the inode moved.
     CrossFilesystemCopy,

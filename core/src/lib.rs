@@ -45,6 +45,13 @@
 //!   `E_BACKUP_MISSING`. A plan whose generation was already undone is a no-op
 //!   (`idempotent_noop`, or `already_rolled_back` once the target has moved on). The sidecar
 //!   stays after a restore; only the backup goes.
+//! - A plan with **no generation** of a target did not change it (`not_changed_by_plan`),
+//!   unless the target is the plan's link. Then only a live generation of another plan
+//!   accounts for the link: this plan's apply found it in place and recorded nothing
+//!   (`already_linked`). Without one, a link found in place looks like a lost record (sidecar
+//!   and backup deleted) or one the root's path does not lead to (the store knows a root by
+//!   its path; a bind mount or chroot view of it is another root): `E_BACKUP_MISSING`, naming
+//!   the directory searched. Forced, the link stays, with a `warn` fact.
 //! - **Prune** removes old generations, keeping the newest `keep` and every generation a
 //!   rollback still needs: live ones and any that still keeps the object its swap replaced. So
 //!   it never drops the only copy of an original that is replaced, and what it removes was

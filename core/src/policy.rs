@@ -1,8 +1,9 @@
 //! What the engine requires before and after a commit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::rescue::RescueProfile;
+use crate::tree::relative_destination;
 
 /// How link destinations are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -12,6 +13,19 @@ pub enum LinkStyle {
     Relative,
     /// From the root (`/opt/uutils/ls`): valid only where the root is the system's `/`.
     Absolute,
+}
+
+impl LinkStyle {
+    /// The destination of a link placed in `link_dir` that leads to `source`, both relative to
+    /// the root.
+    pub(crate) fn destination(self, link_dir: &Path, source: &Path) -> String {
+        match self {
+            LinkStyle::Relative => relative_destination(link_dir, source)
+                .to_string_lossy()
+                .into_owned(),
+            LinkStyle::Absolute => format!("/{}", source.to_string_lossy()),
+        }
+    }
 }
 
 /// The rules of one engine. [`Policy::production`] is the default; every field is public so a

@@ -17,7 +17,8 @@ use crate::tree::SyncSet;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RollbackOptions {
     /// Replace a target that someone else changed since the swap (drift) instead of refusing.
-    /// The drifted object is removed.
+    /// The drifted object is removed. Also leave the plan's link where no record of the plan's
+    /// change to it exists ([`Error::NoRecord`]), with a warning, instead of refusing.
     pub force: bool,
 }
 
@@ -32,7 +33,9 @@ pub struct RollbackReport {
 impl Switchyard {
     /// Rolls back the newest change this plan made to each target. A target that already is its
     /// prior state is an idempotent no-op; one changed by someone else is refused (`E_DRIFT`)
-    /// unless forced. Every action is attempted; the first error is returned.
+    /// unless forced; the plan's link with no record of the plan's change to it is refused
+    /// (`E_BACKUP_MISSING`) unless forced. Every action is attempted; the first error is
+    /// returned.
     pub fn rollback(
         &self,
         plan: &Plan,
@@ -80,6 +83,12 @@ impl Switchyard {
             match self.roll_back_one(action, plan, options, &mut trees, &mut sync) {
                 Ok(Outcome::Unchanged(reason)) => {
                     fact.reason = Some(reason);
+                    report.unchanged += 1;
+                }
+                Ok(Outcome::Unrecorded(refusal)) => {
+                    fact.decision = Decision::Warn;
+                    fact.reason = Some(Reason::NotChangedByPlan);
+                    describe_error(&mut fact, &refusal);
                     report.unchanged += 1;
                 }
                 Ok(Outcome::Restore(before, after, backup, restored)) => {
@@ -144,8 +153,13 @@ impl Switchyard {
                     backup: backup.to_string_lossy().into_owned(),
                 });
             }
+            let outcome = match self.unrecorded_link(action, &history, trees, &target)? {
+                Some(refusal) if !options.force => return Err(refusal),
+                Some(refusal) => Outcome::Unrecorded(refusal),
+                None => Outcome::Unchanged(Reason::NotChangedByPlan),
+            };
             remove_unpublished_sidecars(plan, trees, &target, sync)?;
-            return Ok(Outcome::Unchanged(Reason::NotChangedByPlan));
+            return Ok(outcome);
         };
         if !options.force {
             history.covered(&target, i)?;
@@ -185,6 +199,48 @@ impl Switchyard {
             restored,
         ))
     }
+
+    /// For a plan with no generation of `target`: the refusal to call it unchanged when the
+    /// target is the plan's link, unless a live generation of another plan placed that link
+    /// (this plan's apply then found it in place and recorded nothing). Without one, nothing
+    /// tells a link found in place from one whose record is lost, or kept where this root's
+    /// path does not lead (a backup store reached through another path to the root).
+    fn unrecorded_link(
+        &self,
+        action: &Action,
+        history: &History,
+        trees: &Trees,
+        target: &Target,
+    ) -> Result<Option<Error>, Error> {
+        let ActionKind::Link { source } = action.kind() else {
+            return Ok(None);
+        };
+        if history.generations.iter().any(|g| g.live) {
+            return Ok(None);
+        }
+        let link = ObjectState::Symlink {
+            dest: self
+                .policy
+                .link_style
+                .destination(target.dir.real_rel(), source),
+        };
+        let here = link
+            .is_at(target.dir.fd(), &target.name)
+            .map_err(|source| Error::Io {
+                target: target.rel.clone(),
+                step: Step::Inspect,
+                source,
+            })?;
+        if !here {
+            return Ok(None);
+        }
+        let (searched, in_store) = trees.backup_dir_path(target);
+        Ok(Some(Error::NoRecord {
+            target: target.rel.clone(),
+            searched,
+            in_store,
+        }))
+    }
 }
 
 /// A crash after this plan wrote a target's sidecar temporary and before it published it leaves
@@ -216,6 +272,8 @@ fn remove_unpublished_sidecars(
 /// What rolling back one action found.
 enum Outcome {
     Unchanged(Reason),
+    /// Forced past the refusal: the plan's link stays, with no record to restore from.
+    Unrecorded(Error),
     /// The kinds before and after, the backup's name and what the restore did.
     Restore(Kind, Kind, Option<String>, Restored),
 }

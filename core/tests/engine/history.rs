@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use switchyard::{ErrorId, MemorySink, Plan, RollbackOptions};
+use switchyard::{Decision, ErrorId, MemorySink, Plan, Reason, RollbackOptions, Stage};
 
 use crate::support::{Sandbox, commit, permissive, roll_back};
 
@@ -33,6 +33,62 @@ fn a_deleted_sidecar_fails_rollback_instead_of_a_silent_ok() {
     let err = rollback_error(&a);
     assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
     assert!(err.to_string().contains(".ls.switchyard.1.bak"), "{err}");
+    assert_eq!(sb.snapshot(), before);
+}
+
+/// With the sidecar and the backup both gone, nothing says what the plan replaced: rollback
+/// fails naming the directory it searched, and leaves the link.
+#[test]
+fn a_deleted_sidecar_and_backup_fail_rollback_instead_of_a_silent_ok() {
+    let (sb, a, _) = two_plans("history-deleted-record");
+    commit(&permissive(), &a);
+    fs::remove_file(sb.path("usr/bin/.ls.switchyard.1.json")).unwrap();
+    fs::remove_file(sb.path("usr/bin/.ls.switchyard.1.bak")).unwrap();
+    let before = sb.snapshot();
+    let err = rollback_error(&a);
+    assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
+    let searched = fs::canonicalize(sb.path("usr/bin")).unwrap();
+    assert!(
+        err.to_string()
+            .contains(&format!("`{}`", searched.display())),
+        "{err}"
+    );
+    assert_eq!(sb.snapshot(), before);
+}
+
+/// A plan whose apply found its link already in place (put there by hand) recorded nothing, so
+/// its rollback cannot tell it from one whose record is lost: it fails, and forced, it leaves the
+/// link and says so in a warning.
+#[test]
+fn a_link_found_in_place_with_no_record_is_left_only_when_forced() {
+    let (sb, a, _) = two_plans("history-found-in-place");
+    fs::remove_file(sb.path("usr/bin/ls")).unwrap();
+    sb.symlink("usr/bin/ls", "../../opt/uutils/ls");
+    let before = sb.snapshot();
+    assert!(!commit(&permissive(), &a).actions[0].changed);
+    let err = rollback_error(&a);
+    assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
+    assert!(err.to_string().contains("roll back with force"), "{err}");
+    assert_eq!(sb.snapshot(), before);
+
+    let mut facts = MemorySink::default();
+    let report = permissive()
+        .rollback(&a, RollbackOptions { force: true }, &mut facts)
+        .unwrap();
+    assert_eq!((report.restored, report.unchanged), (0, 1));
+    let fact = facts
+        .facts
+        .iter()
+        .find(|f| f.stage == Stage::Rollback)
+        .unwrap();
+    assert_eq!(
+        (fact.decision, fact.reason, fact.error_id),
+        (
+            Decision::Warn,
+            Some(Reason::NotChangedByPlan),
+            Some(ErrorId::BackupMissing)
+        )
+    );
     assert_eq!(sb.snapshot(), before);
 }
 
