@@ -1,12 +1,12 @@
 //! Tidy: once a target is back to what it was, the sidecars that record its finished swaps are
 //! only clutter beside it; remove them, so a directory gets back its original listing.
 
-use crate::backup::{Names, Sidecar};
 use crate::engine::{Emitter, Switchyard, Trees, describe_error};
 use crate::error::{Error, Step};
 use crate::facts::{Decision, FactSink, Stage};
-use crate::history::History;
+use crate::history::{Generation, History};
 use crate::plan::{Action, ActionKind, Plan};
+use crate::swap::remove_leftovers;
 use crate::sys;
 use crate::tree::SyncSet;
 
@@ -24,7 +24,8 @@ impl Switchyard {
     /// For each link target of `plan` that is its prior state again (what its newest sidecar
     /// says was there before), removes every generation whose backup no longer holds anything:
     /// sidecar and debris. A target still switched, drifted, or with a backup left is kept whole.
-    /// Rolling the plan back afterwards is a no-op.
+    /// A file of the tree under one of the generations' names fails the tidy (`E_POLICY`),
+    /// naming it, and stays. Rolling the plan back afterwards is a no-op.
     pub fn tidy(&self, plan: &Plan, sink: &mut dyn FactSink) -> Result<TidyReport, Error> {
         let mut out = Emitter::new(sink, plan.id(), false);
         let result = self.tidy_plan(plan, &mut out);
@@ -95,40 +96,22 @@ fn tidy_target(
     {
         return Ok(None);
     }
-    let Some(dir) = trees.backup_dir(&target, None)? else {
-        return Ok(Some(0));
-    };
-    let generations = trees.generations(&dir, &target)?;
-    let mut doomed = Vec::new();
-    for &generation in &generations {
-        let names = Names::new(&target.name, generation);
-        let sidecar = Sidecar::read(dir.fd(), &names)
-            .map_err(io(Step::ReadSidecar))?
-            .map_err(|reason| Error::BadSidecar {
-                sidecar: names.sidecar.to_string_lossy().into_owned(),
-                reason,
-            })?;
-        let backup_left = match &sidecar.backup {
-            Some(_) => sys::lstat_at(dir.fd(), &names.backup)
+    for Generation { sidecar, slot, .. } in &history.generations {
+        let backup_left = sidecar.backup.is_some()
+            && sys::lstat_at(slot.dir.fd(), &slot.names.backup)
                 .map_err(io(Step::Inspect))?
-                .is_some(),
-            None => false,
-        };
+                .is_some();
         if backup_left {
             return Ok(None);
         }
-        doomed.push(names);
     }
-    for names in &doomed {
-        // The sidecar last: until it goes, the generation is still recognisable as ours.
-        for name in [&names.backup_tmp, &names.sidecar_tmp, &names.sidecar] {
-            sys::unlink_if_exists(dir.fd(), name).map_err(io(Step::Unlink))?;
-        }
-        sys::unlink_if_exists(target.dir.fd(), &names.temp).map_err(io(Step::Unlink))?;
-    }
-    if !doomed.is_empty() {
-        sync.add(&dir);
+    for Generation { sidecar, slot, .. } in &history.generations {
+        // Debris only when provably the engine's, as prune removes it; the sidecar last: until
+        // it goes, the generation is still recognisable as ours.
+        remove_leftovers(&target, sidecar, slot)?;
+        sys::unlink_if_exists(slot.dir.fd(), &slot.names.sidecar).map_err(io(Step::Unlink))?;
+        sync.add(&slot.dir);
         sync.add(&target.dir);
     }
-    Ok(Some(doomed.len()))
+    Ok(Some(history.generations.len()))
 }

@@ -5,7 +5,7 @@ use std::fs;
 
 use switchyard::{ApplyMode, ErrorId, MemorySink, RollbackOptions};
 
-use crate::support::{Sandbox, commit, permissive};
+use crate::support::{Sandbox, commit, permissive, roll_back};
 
 fn tree(name: &str) -> Sandbox {
     let sb = Sandbox::new(name);
@@ -81,6 +81,37 @@ fn rollback_keeps_a_file_of_the_tree_under_an_engine_name() {
         fs::read(sb.path("usr/bin/.ls.switchyard.1.tmp")).unwrap(),
         b"a user's notes\n"
     );
+}
+
+/// Tidy removes a rolled-back generation's debris only when it provably is the engine's, as
+/// prune does: a file of the tree under one of those names fails the tidy, named, and stays
+/// with the generation's sidecar. (A file under the backup name keeps the target whole, as a
+/// backup left does.)
+#[test]
+fn tidy_keeps_a_file_of_the_tree_under_an_engine_name() {
+    for name in [
+        ".ls.switchyard.1.tmp",
+        ".ls.switchyard.1.bak.tmp",
+        ".ls.switchyard.1.json.tmp",
+        ".ls.switchyard.1.bak",
+    ] {
+        let sb = tree(&format!("foreign-tidy-{name}"));
+        let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+        commit(&permissive(), &plan);
+        roll_back(&permissive(), &plan);
+        sb.file(&format!("usr/bin/{name}"), "a user's notes\n", 0o644);
+        let before = sb.snapshot();
+        let tidied = permissive().tidy(&plan, &mut MemorySink::default());
+        match tidied {
+            Ok(report) if name.ends_with(".bak") => assert_eq!(report.kept, 1, "{name}"),
+            Ok(report) => panic!("{name}: tidy succeeded ({report:?})"),
+            Err(err) => {
+                assert_eq!(err.id(), ErrorId::Policy, "{name}: {err}");
+                assert!(err.to_string().contains(name), "{name}: {err}");
+            }
+        }
+        assert_eq!(sb.snapshot(), before, "{name}: the tree changed");
+    }
 }
 
 /// A crash after an apply wrote a sidecar temporary and before it published it leaves the
