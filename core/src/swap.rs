@@ -13,7 +13,7 @@ use rustix::fs::FileType;
 use rustix::io::Errno;
 
 use crate::backup::{EngineFile, Names, Sidecar};
-use crate::copy::copy_object;
+use crate::copy::{copy_object, is_interrupted_copy};
 use crate::engine::Trees;
 use crate::error::{Error, Step};
 use crate::state::{ObjectState, describe_at};
@@ -395,6 +395,10 @@ pub(crate) fn restore_prior(
             // The backup is a copy in a store on another filesystem: copy it back beside the
             // target, exchange, then drop the displaced link and the store copy.
             remove_own_object(target, sidecar, &target.dir, &names.temp)?;
+            // A copy left by an interrupted rollback is ours: a prefix of the store's copy.
+            remove_own(target, &target.dir, &names.backup_tmp, |d| {
+                is_interrupted_copy(from_dir, from, d, &names.backup_tmp)
+            })?;
             copy_object(from_dir, from, dir, &names.backup_tmp, &names.temp)
                 .map_err(target.restore_err(Step::CopyBackup))?;
             sys::rename_exchange(dir, &names.temp, dir, &target.name)
@@ -479,11 +483,27 @@ pub(crate) fn remove_leftovers(
     // Partial copies exist only where backups are copied: a store on another filesystem.
     let copies = slot.dir.dev() != target.dir.dev();
     for dir in [&target.dir, &slot.dir] {
-        remove_own(target, dir, &names.backup_tmp, |_| Ok(copies))?;
+        remove_own(target, dir, &names.backup_tmp, |d| {
+            Ok(copies && is_copy_of_prior(target, sidecar, d, &names.backup_tmp)?)
+        })?;
     }
     remove_own(target, &slot.dir, &names.sidecar_tmp, |d| {
         Ok(Sidecar::is_own_temp(d, names, &target.rel))
     })
+}
+
+/// Whether `dir/name` is a copy of the prior object that the engine made: finished, or
+/// interrupted, its bytes a prefix of the prior object's where that is whole again (the target,
+/// restored). An interrupted copy of an object no longer whole anywhere proves nothing.
+fn is_copy_of_prior(
+    target: &Target,
+    sidecar: &Sidecar,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+) -> io::Result<bool> {
+    Ok(sidecar.prior.is_at(dir, name)?
+        || (sidecar.prior.is_at(target.dir.fd(), &target.name)?
+            && is_interrupted_copy(target.dir.fd(), &target.name, dir, name)?))
 }
 
 /// Removes `dir/name` when it holds what the swap placed (a displaced link) or a copy of the

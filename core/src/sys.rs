@@ -348,6 +348,11 @@ pub(crate) fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Resul
     Ok(())
 }
 
+/// `geteuid()`: the owner of the files this process creates.
+pub(crate) fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
 /// `fsync(fd)`: for a directory, makes its entries durable.
 pub(crate) fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
     #[cfg(test)]

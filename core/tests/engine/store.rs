@@ -192,3 +192,112 @@ fn a_file_in_the_way_of_the_store_copy_is_refused() {
     assert_eq!(sb.snapshot(), before);
     assert_eq!(fs::read(&in_the_way).unwrap(), b"a user's notes\n");
 }
+
+/// Rolling back from a store on another filesystem copies the backup back beside the target
+/// under `.ls.switchyard.1.bak.tmp` first. A file of someone else's under that name is refused
+/// before anything changes; a copy an interrupted rollback left there (a prefix of the backup's
+/// bytes, still 0600) is the engine's, and replaced.
+#[test]
+fn a_file_in_the_way_of_the_copy_back_is_refused() {
+    let (sb, store) = tree("store-copy-back-in-the-way");
+    let before = sb.snapshot();
+    let engine = engine(&store.0, true);
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    commit(&engine, &plan);
+    let in_the_way = sb.path("usr/bin/.ls.switchyard.1.bak.tmp");
+    fs::write(&in_the_way, "a user's notes\n").unwrap();
+    let linked = sb.snapshot();
+    let err = engine
+        .rollback(
+            &plan,
+            RollbackOptions::default(),
+            &mut MemorySink::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Policy, "{err}");
+    assert!(
+        err.to_string().contains(".ls.switchyard.1.bak.tmp"),
+        "{err}"
+    );
+    assert_eq!(sb.snapshot(), linked);
+
+    fs::write(&in_the_way, "GNU").unwrap();
+    fs::set_permissions(&in_the_way, fs::Permissions::from_mode(0o600)).unwrap();
+    roll_back(&engine, &plan);
+    let mut after = sb.snapshot();
+    let mut expected = before;
+    for snap in [&mut after, &mut expected] {
+        snap.get_mut("usr/bin/ls").unwrap().ino = 0;
+    }
+    assert_eq!(after, expected);
+}
+
+/// After a rollback from a store on another filesystem, pruning its generation removes only
+/// copies it provably made: a file of someone else's under the copy's name, beside the target or
+/// in the store, fails the prune, named, and stays.
+#[test]
+fn prune_keeps_a_file_under_the_name_of_a_copy() {
+    for in_store in [false, true] {
+        let (sb, store) = tree(&format!("store-prune-copy-name-{in_store}"));
+        let engine = engine(&store.0, true);
+        let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+        for _ in 0..2 {
+            commit(&engine, &plan);
+            roll_back(&engine, &plan);
+        }
+        let dir = if in_store {
+            store_dir_for_root(&store.0, &sb.root)
+                .unwrap()
+                .join("usr/bin")
+        } else {
+            sb.path("usr/bin")
+        };
+        let users = dir.join(".ls.switchyard.1.bak.tmp");
+        fs::write(&users, "a user's notes\n").unwrap();
+        let err = engine
+            .prune(&plan, 1, &mut MemorySink::default())
+            .unwrap_err();
+        assert_eq!(err.id(), ErrorId::Policy, "in store: {in_store}: {err}");
+        assert!(
+            err.to_string().contains(".ls.switchyard.1.bak.tmp"),
+            "{err}"
+        );
+        assert_eq!(fs::read(&users).unwrap(), b"a user's notes\n");
+    }
+}
+
+/// An apply stopped while copying the prior object into a store on another filesystem leaves
+/// the object under the temporary name beside the target and part of its copy in the store. The
+/// rollback puts the object back and removes the partial copy: its bytes are a prefix of the
+/// restored target's, so it is the engine's.
+#[test]
+fn rollback_removes_the_partial_copy_an_interrupted_apply_left_in_the_store() {
+    let (sb, store) = tree("store-partial-copy");
+    let before = sb.snapshot();
+    let engine = engine(&store.0, true);
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    commit(&engine, &plan);
+    // The state of that stop, made from the committed one: the prior object beside the target,
+    // a 0600 prefix of it in the store instead of the finished copy.
+    let ours = store_dir_for_root(&store.0, &sb.root)
+        .unwrap()
+        .join("usr/bin");
+    let temp = sb.path("usr/bin/.ls.switchyard.1.tmp");
+    fs::copy(ours.join(".ls.switchyard.1.bak"), &temp).unwrap();
+    chown(&temp, Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(&temp, fs::Permissions::from_mode(0o4750)).unwrap();
+    set_xattr(&temp, "user.origin", b"gnu");
+    fs::remove_file(ours.join(".ls.switchyard.1.bak")).unwrap();
+    let partial = ours.join(".ls.switchyard.1.bak.tmp");
+    fs::write(&partial, "GNU l").unwrap();
+    fs::set_permissions(&partial, fs::Permissions::from_mode(0o600)).unwrap();
+
+    roll_back(&engine, &plan);
+    assert!(!partial.exists(), "the partial copy was left in the store");
+    let mut after = sb.snapshot();
+    let mut expected = before;
+    for snap in [&mut after, &mut expected] {
+        snap.get_mut("usr/bin/ls").unwrap().ino = 0;
+    }
+    assert_eq!(after, expected);
+}
