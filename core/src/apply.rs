@@ -745,19 +745,24 @@ fn failure_fact(
 }
 
 /// Removes the sidecars of actions that did not complete: they describe swaps that never
-/// happened (or were undone in place).
+/// happened (or were undone in place). A name is removed only while it holds the very record
+/// this apply wrote: one that was never published, or a file another process put there since
+/// preflight (which is what made the publish fail), is not this apply's to remove.
 fn discard_sidecars(prepared: &[Prepared<'_>], finished: &[usize]) {
     for (i, p) in prepared.iter().enumerate() {
         if finished.contains(&i) {
             continue;
         }
         if let Work::Link {
-            recorded: Some((_, slot)),
+            recorded: Some((sidecar, slot)),
             ..
         } = &p.work
         {
-            let _ = sys::unlink_if_exists(slot.dir.fd(), &slot.names.sidecar_tmp);
-            let _ = sys::unlink_if_exists(slot.dir.fd(), &slot.names.sidecar);
+            for name in [&slot.names.sidecar_tmp, &slot.names.sidecar] {
+                if sidecar.is_at(slot.dir.fd(), name) {
+                    let _ = sys::unlink_if_exists(slot.dir.fd(), name);
+                }
+            }
             let _ = sys::fsync(slot.dir.fd());
         }
     }

@@ -287,6 +287,14 @@ impl Sidecar {
         )
     }
 
+    /// Whether `dir/name` holds exactly this sidecar, as this engine wrote it for this swap.
+    pub(crate) fn is_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> bool {
+        matches!(
+            Sidecar::parse_at(dir, name, self.generation),
+            Ok(Ok(s)) if s == *self
+        )
+    }
+
     /// Gives a synced sidecar its name; fails with `EEXIST` when the name is taken.
     pub(crate) fn publish(
         temp: &SidecarTemp,

@@ -2,8 +2,10 @@
 //! its names is never deleted; the operation refuses and names it.
 
 use std::fs;
+use std::io;
+use std::path::PathBuf;
 
-use switchyard::{ApplyMode, ErrorId, MemorySink, RollbackOptions};
+use switchyard::{ApplyMode, ErrorId, Fact, FactSink, MemorySink, RollbackOptions, Stage};
 
 use crate::support::{Sandbox, commit, permissive, roll_back};
 
@@ -158,4 +160,54 @@ fn rollback_removes_its_own_unpublished_sidecar_and_keeps_another_plans() {
         theirs
     );
     assert_eq!(fs::read(sb.path("usr/bin/ls")).unwrap(), b"GNU ls\n");
+}
+
+/// A sink that, once the apply reports its first attempt (preflight is over, no sidecar is
+/// written yet), puts files of someone else's at `paths`: another process racing the apply.
+#[derive(Debug)]
+struct Intruder {
+    paths: Vec<PathBuf>,
+    done: bool,
+}
+
+impl FactSink for Intruder {
+    fn record(&mut self, fact: &Fact) -> io::Result<()> {
+        if fact.stage == Stage::ApplyAttempt && !self.done {
+            self.done = true;
+            for path in &self.paths {
+                fs::write(path, "a user's notes\n")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file put under the sidecar's name after preflight makes publishing the sidecar fail; the
+/// apply gives up its own record and leaves that file (and one under the sidecar's temporary
+/// name, which the apply did not use), and the target, alone.
+#[test]
+fn a_file_put_under_the_sidecar_name_during_the_apply_is_kept() {
+    let sb = tree("foreign-sidecar-race");
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let names = [".ls.switchyard.1.json", ".ls.switchyard.1.json.tmp"];
+    let before = sb.snapshot();
+    let mut intruder = Intruder {
+        paths: names.map(|n| sb.path(&format!("usr/bin/{n}"))).to_vec(),
+        done: false,
+    };
+    let err = permissive()
+        .apply(&plan, ApplyMode::Commit, &mut intruder)
+        .unwrap_err();
+    assert!(intruder.done, "the apply never reported an attempt");
+    assert_eq!(err.id(), ErrorId::AtomicSwap, "{err}");
+    let mut after = sb.snapshot();
+    for name in names {
+        let file = after.remove(&format!("usr/bin/{name}"));
+        assert_eq!(
+            file.and_then(|f| f.content).as_deref(),
+            Some(&b"a user's notes\n"[..]),
+            "{name}"
+        );
+    }
+    assert_eq!(after, before);
 }
