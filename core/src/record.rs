@@ -140,14 +140,23 @@ impl PlanStore {
         temp.push(".tmp");
         let mut json = serde_json::to_vec_pretty(&record).map_err(|e| io(io::Error::other(e)))?;
         json.push(b'\n');
-        let write = || -> io::Result<()> {
-            sys::unlink_if_exists(dir.fd(), &temp)?;
-            let mut file = sys::create_new(dir.fd(), &temp)?;
-            file.write_all(&json)?;
-            file.sync_all()?;
-            sys::rename_replace(dir.fd(), &temp, dir.fd(), &name)
-        };
-        if let Err(e) = write() {
+        // A temporary left by an earlier save of this plan that died is the engine's; a file of
+        // anyone else's under that name stays, and the save fails naming it.
+        if sys::lstat_at(dir.fd(), &temp).map_err(io)?.is_some() {
+            if !is_stale_temp_of(&dir, &temp, record.plan_id) {
+                return Err(Error::ForeignFile {
+                    path: format!("{PLANS_DIR}/{}", temp.to_string_lossy()),
+                });
+            }
+            sys::unlink_at(dir.fd(), &temp).map_err(io)?;
+        }
+        let mut file = sys::create_new(dir.fd(), &temp).map_err(io)?;
+        let written = file
+            .write_all(&json)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| sys::rename_replace(dir.fd(), &temp, dir.fd(), &name));
+        if let Err(e) = written {
+            // Created exclusively above: the temporary is this save's own.
             let _ = sys::unlink_if_exists(dir.fd(), &temp);
             return Err(io(e));
         }
@@ -238,6 +247,19 @@ fn read_err(target: &str) -> impl FnOnce(io::Error) -> Error + '_ {
         step: Step::ReadPlanRecord,
         source,
     }
+}
+
+/// Whether `dir/name` is what a save of plan `id` that died leaves under its temporary name: a
+/// record of that plan, or an empty file (a crash between the create and the write's reaching
+/// the disk).
+fn is_stale_temp_of(dir: &crate::tree::Dir, name: &OsStr, id: Uuid) -> bool {
+    let mut text = String::new();
+    sys::open_read(dir.fd(), name)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .is_ok_and(|_| {
+            text.is_empty()
+                || serde_json::from_str::<PlanRecord>(&text).is_ok_and(|r| r.plan_id == id)
+        })
 }
 
 fn file_name(id: Uuid) -> OsString {

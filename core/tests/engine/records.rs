@@ -73,6 +73,35 @@ fn an_altered_record_on_disk_is_refused() {
     assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
 }
 
+/// Saving replaces a temporary an earlier save of the same plan left (a record of it, or the
+/// empty file a crash right after its create leaves); a file of anyone else's under that name
+/// fails the save, named, and stays.
+#[test]
+fn a_file_under_the_records_temporary_name_is_replaced_only_when_it_is_the_engines() {
+    let sb = tree("records-temporary");
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let store = PlanStore::new(&sb.root);
+    store.save(&plan).unwrap();
+    let record = sb.path(&format!("{PLANS_DIR}/{}.json", plan.id()));
+    let temp = sb.path(&format!("{PLANS_DIR}/{}.json.tmp", plan.id()));
+    for stale in [fs::read(&record).unwrap(), Vec::new()] {
+        fs::write(&temp, stale).unwrap();
+        store.save(&plan).unwrap();
+        assert!(!temp.exists(), "the stale temporary was left");
+    }
+
+    fs::write(&temp, "a user's notes\n").unwrap();
+    let before = sb.snapshot();
+    let err = store.save(&plan).unwrap_err();
+    assert_eq!(err.id(), ErrorId::Policy, "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("{PLANS_DIR}/{}.json.tmp", plan.id())),
+        "{err}"
+    );
+    assert_eq!(sb.snapshot(), before);
+}
+
 #[test]
 fn status_follows_a_plan_through_commit_rollback_drift_and_a_later_plan() {
     let sb = tree("records-status");
