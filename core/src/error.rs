@@ -144,7 +144,6 @@ pub enum Step {
     TempLink,
     Exchange,
     Rename,
-    BackupRename,
     CopyBackup,
     Unlink,
     Sync,
@@ -162,7 +161,6 @@ impl fmt::Display for Step {
             Step::TempLink => "creating the temporary link",
             Step::Exchange => "exchanging",
             Step::Rename => "renaming into place",
-            Step::BackupRename => "moving the prior object to its backup name",
             Step::CopyBackup => "copying the prior object into the backup store",
             Step::Unlink => "removing",
             Step::Sync => "syncing",
@@ -243,6 +241,21 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// Moving (or, without `RENAME_EXCHANGE`, hard-linking) the prior object to its backup name
+    /// failed.
+    #[error(
+        "moving the prior object of `{target}` to its backup name `{backup}`{} failed",
+        in_the_store(*.in_store)
+    )]
+    BackupRename {
+        target: String,
+        /// Relative to the root beside the target; absolute in the backup store.
+        backup: String,
+        in_store: bool,
+        #[source]
+        source: io::Error,
+    },
+
     #[error(
         "`{target}` appeared while it was being created; another process raced the swap, and it was left alone"
     )]
@@ -255,10 +268,16 @@ pub enum Error {
     CrossFilesystem { target: String },
 
     #[error(
-        "`{path}` carries one of the engine's names but the engine did not make it; \
-         it was left alone: move it away, then try again"
+        "`{path}`{} carries one of the engine's names but the engine did not make it; \
+         it was left alone: move it away, then try again",
+        in_the_store(*.in_store)
     )]
-    ForeignFile { path: String },
+    ForeignFile {
+        /// Relative to the root; absolute in the backup store, where a path relative to the
+        /// store would read as one of the root's.
+        path: String,
+        in_store: bool,
+    },
 
     #[error("no backup of `{target}` exists ({sidecar}); nothing can be restored")]
     NoBackup { target: String, sidecar: String },
@@ -392,6 +411,7 @@ impl Error {
                     _ => ErrorId::AtomicSwap,
                 },
             ),
+            Error::BackupRename { source, .. } => errno_id(source, ErrorId::AtomicSwap),
             Error::Raced { .. } => ErrorId::AtomicSwap,
             Error::CrossFilesystem { .. } => ErrorId::Exdev,
             Error::NoBackup { .. }
@@ -422,6 +442,11 @@ fn describe_outcome(outcome: Option<&Error>) -> String {
         None => "the operation itself succeeded and stands".to_owned(),
         Some(e) => format!("the operation itself failed with {}: {e}", e.id()),
     }
+}
+
+/// Says where a path shown in a message is, when it is not in the root.
+fn in_the_store(in_store: bool) -> &'static str {
+    if in_store { " in the backup store" } else { "" }
 }
 
 /// Why a link of the plan can have no record, and what to do about each cause.

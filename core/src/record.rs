@@ -146,6 +146,7 @@ impl PlanStore {
             if !is_stale_temp_of(&dir, &temp, record.plan_id) {
                 return Err(Error::ForeignFile {
                     path: format!("{PLANS_DIR}/{}", temp.to_string_lossy()),
+                    in_store: false,
                 });
             }
             sys::unlink_at(dir.fd(), &temp).map_err(io)?;

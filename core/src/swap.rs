@@ -38,6 +38,17 @@ impl Target {
         }
     }
 
+    /// The error of moving the prior object to `slot`'s backup name.
+    fn backup_rename_err(&self, slot: &BackupSlot, source: io::Error) -> Error {
+        let (backup, in_store) = located(self, &slot.dir, &slot.names.backup);
+        Error::BackupRename {
+            target: self.rel.clone(),
+            backup,
+            in_store,
+            source,
+        }
+    }
+
     fn restore_err(&self, step: Step) -> impl FnOnce(io::Error) -> Error + '_ {
         move |source| Error::Restore {
             target: self.rel.clone(),
@@ -75,7 +86,7 @@ pub(crate) fn link_into_place(
     if defect!(ApplyUnlinkBeforeRename) && *prior != ObjectState::None {
         let backup = (slot.dir.fd(), slot.names.backup.as_os_str());
         sys::rename_noreplace(dir, &target.name, backup.0, backup.1)
-            .map_err(target.io(Step::BackupRename))?;
+            .map_err(|e| target.backup_rename_err(slot, e))?;
         crash_point!(ApplyAfterTempLink, &target.rel);
         sys::rename_noreplace(dir, temp, dir, &target.name).map_err(target.io(Step::Rename))?;
         crash_point!(ApplyAfterSwap, &target.rel);
@@ -161,7 +172,7 @@ pub(crate) fn link_into_place(
             return Err(undo_exchange(
                 target,
                 temp,
-                target.io(Step::BackupRename)(e),
+                target.backup_rename_err(slot, e),
             ));
         }
     };
@@ -252,7 +263,7 @@ fn link_by_hard_link(
                 target: target.rel.clone(),
             }));
         }
-        Err(e) => return Err(cleanup(target.io(Step::BackupRename)(e))),
+        Err(e) => return Err(cleanup(target.backup_rename_err(slot, e))),
     };
     // The backup is the target's own inode (or a copy of it): it must be what preflight saw.
     let kept = (prior, if degraded { None } else { identity });
@@ -534,16 +545,26 @@ fn remove_own(
         return Ok(());
     }
     if !ours(fd).map_err(target.io(Step::Inspect))? {
-        return Err(foreign(dir, name));
+        return Err(foreign(target, dir, name));
     }
     sys::unlink_if_exists(fd, name).map_err(target.restore_err(Step::Unlink))?;
     Ok(())
 }
 
-fn foreign(dir: &Dir, name: &OsStr) -> Error {
-    Error::ForeignFile {
-        path: display(&dir.real_rel().join(name)),
+fn foreign(target: &Target, dir: &Dir, name: &OsStr) -> Error {
+    let (path, in_store) = located(target, dir, name);
+    Error::ForeignFile { path, in_store }
+}
+
+/// Where `dir/name` is, for a message: relative to the root in the target's directory; in a
+/// backup store directory, the absolute path, and `true` (relative to the store, it would read
+/// as a path of the root).
+fn located(target: &Target, dir: &Dir, name: &OsStr) -> (String, bool) {
+    if dir.key() == target.dir.key() {
+        return (display(&dir.real_rel().join(name)), false);
     }
+    let path = sys::fd_path(dir.fd()).unwrap_or_else(|_| dir.real_rel().to_owned());
+    (path.join(name).to_string_lossy().into_owned(), true)
 }
 
 /// Preflight of a link: every name the generation will create must be free, but for a sidecar
@@ -577,7 +598,7 @@ pub(crate) fn check_names_free(
         let own_sidecar =
             file == EngineFile::SidecarTemp && Sidecar::is_own_temp(dir.fd(), names, &target.rel);
         if taken && !own_sidecar {
-            return Err(foreign(dir, name));
+            return Err(foreign(target, dir, name));
         }
     }
     Ok(())

@@ -211,3 +211,30 @@ fn a_file_put_under_the_sidecar_name_during_the_apply_is_kept() {
     }
     assert_eq!(after, before);
 }
+
+/// A file put under the backup name after preflight makes moving the prior object there fail:
+/// the error names that name (not the target), the exchange is undone, and the file stays.
+#[test]
+fn a_file_put_under_the_backup_name_during_the_apply_is_named() {
+    let sb = tree("foreign-backup-race");
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let backup = sb.path("usr/bin/.ls.switchyard.1.bak");
+    let before = sb.snapshot();
+    let mut intruder = Intruder {
+        paths: vec![backup.clone()],
+        done: false,
+    };
+    let err = permissive()
+        .apply(&plan, ApplyMode::Commit, &mut intruder)
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::AtomicSwap, "{err}");
+    assert!(
+        err.to_string()
+            .contains("its backup name `usr/bin/.ls.switchyard.1.bak`"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&backup).unwrap(), b"a user's notes\n");
+    let mut after = sb.snapshot();
+    after.remove("usr/bin/.ls.switchyard.1.bak");
+    assert_eq!(after, before);
+}

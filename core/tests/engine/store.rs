@@ -301,3 +301,35 @@ fn rollback_removes_the_partial_copy_an_interrupted_apply_left_in_the_store() {
     }
     assert_eq!(after, expected);
 }
+
+/// A file of someone else's in the root's directory of the store is named by where it is: its
+/// absolute path, in the backup store (relative to the store, it would read as a path of the
+/// root).
+#[test]
+fn a_file_in_the_store_is_named_by_its_place_in_the_store() {
+    let sb = Sandbox::new("store-foreign-named");
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755)
+        .file("opt/uutils/ls", "uutils ls\n", 0o755);
+    let store = sb.dir.join("store");
+    let ours = store_dir_for_root(&store, &sb.root)
+        .unwrap()
+        .join("usr/bin");
+    fs::create_dir_all(&ours).unwrap();
+    fs::write(ours.join(".ls.switchyard.1.bak"), "a user's notes\n").unwrap();
+    let err = engine(&store, false)
+        .apply(
+            &sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]),
+            ApplyMode::Commit,
+            &mut MemorySink::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Policy, "{err}");
+    let path = fs::canonicalize(&ours)
+        .unwrap()
+        .join(".ls.switchyard.1.bak");
+    assert!(
+        err.to_string()
+            .contains(&format!("`{}` in the backup store", path.display())),
+        "{err}"
+    );
+}
