@@ -1,7 +1,7 @@
 //! Apply: preflight every action and gate, then (commit) write all sidecars durably, swap each
 //! target, sync each touched directory once, run health checks, and undo everything on failure.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsString;
 
 use rustix::fs::FileType;
@@ -18,7 +18,7 @@ use crate::rescue;
 use crate::state::{Kind, ObjectState, Unsupported};
 use crate::swap::{BackupSlot, Restored, Target, check_names_free, link_into_place, restore_prior};
 use crate::sys;
-use crate::tree::SyncSet;
+use crate::tree::{FsTypes, SyncSet};
 
 /// An error, with the index of the action it belongs to (`None`: the plan's).
 type ActionFailure = (Option<usize>, Error);
@@ -152,7 +152,7 @@ impl Switchyard {
     ) -> Result<Vec<Prepared<'p>>, Error> {
         let mut prepared = Vec::with_capacity(plan.actions().len());
         let mut seen = HashSet::new();
-        let mut fs_types = HashMap::new();
+        let mut fs_types = FsTypes::default();
         for action in plan.actions() {
             let p = self.prepare(action, trees, &mut seen).inspect_err(|e| {
                 let mut fact = out.action_fact(Stage::Preflight, Decision::Failure, action);
@@ -162,10 +162,7 @@ impl Switchyard {
             let mut fact = out.action_fact(Stage::Preflight, Decision::Success, action);
             fact.before_kind = Some(p.before.kind());
             if mode == ApplyMode::Commit {
-                fact.fs_type = fs_types
-                    .entry(p.target.dir.key())
-                    .or_insert_with(|| sys::filesystem_type(p.target.dir.fd()).ok())
-                    .clone();
+                fact.fs_type = fs_types.of(&p.target.dir);
             }
             if let Work::Link { dest, .. } = &p.work {
                 fact.link_dest = Some(dest.clone());
@@ -668,6 +665,7 @@ impl Switchyard {
         out: &mut Emitter<'_>,
     ) -> Option<Error> {
         let mut sync = SyncSet::default();
+        let mut fs_types = FsTypes::default();
         let mut first_error = None;
         for &(i, _) in done.iter().rev() {
             let p = &prepared[i];
@@ -701,6 +699,7 @@ impl Switchyard {
             fact.before_kind = Some(p.after_kind());
             fact.after_kind = Some(p.before.kind());
             fact.reason = Some(Reason::AutoRollback);
+            fact.fs_type = fs_types.of(&p.target.dir);
             if let Err(e) = undone {
                 fact.decision = Decision::Failure;
                 describe_error(&mut fact, &e);

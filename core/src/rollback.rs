@@ -12,7 +12,7 @@ use crate::plan::{Action, ActionKind, Plan};
 use crate::state::{Kind, ObjectState};
 use crate::swap::{Restored, Target, restore_prior};
 use crate::sys;
-use crate::tree::SyncSet;
+use crate::tree::{FsTypes, SyncSet};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RollbackOptions {
@@ -69,6 +69,7 @@ impl Switchyard {
             out.emit(out.failure(Stage::Rollback, e));
         })?;
         let mut sync = SyncSet::default();
+        let mut fs_types = FsTypes::default();
         let mut report = RollbackReport::default();
         let mut first_error = None;
         for action in plan.actions().iter().rev() {
@@ -80,7 +81,11 @@ impl Switchyard {
                 out.emit(fact);
                 continue;
             }
-            match self.roll_back_one(action, plan, options, &mut trees, &mut sync) {
+            let rolled = trees.target(action).and_then(|target| {
+                fact.fs_type = fs_types.of(&target.dir);
+                self.roll_back_one(action, &target, plan, options, &mut trees, &mut sync)
+            });
+            match rolled {
                 Ok(Outcome::Unchanged(reason)) => {
                     fact.reason = Some(reason);
                     report.unchanged += 1;
@@ -138,13 +143,13 @@ impl Switchyard {
     fn roll_back_one(
         &self,
         action: &Action,
+        target: &Target,
         plan: &Plan,
         options: RollbackOptions,
         trees: &mut Trees,
         sync: &mut SyncSet,
     ) -> Result<Outcome, Error> {
-        let target = trees.target(action)?;
-        let mut history = History::read(trees, &target)?;
+        let mut history = History::read(trees, target)?;
         let Some(i) = history.of_plan(plan.id()) else {
             // A backup without its record may be this plan's: refuse to call it unchanged.
             if let Some(backup) = history.orphans.first() {
@@ -153,16 +158,16 @@ impl Switchyard {
                     backup: backup.to_string_lossy().into_owned(),
                 });
             }
-            let outcome = match self.unrecorded_link(action, &history, trees, &target)? {
+            let outcome = match self.unrecorded_link(action, &history, trees, target)? {
                 Some(refusal) if !options.force => return Err(refusal),
                 Some(refusal) => Outcome::Unrecorded(refusal),
                 None => Outcome::Unchanged(Reason::NotChangedByPlan),
             };
-            remove_unpublished_sidecars(plan, trees, &target, sync)?;
+            remove_unpublished_sidecars(plan, trees, target, sync)?;
             return Ok(outcome);
         };
         if !options.force {
-            history.covered(&target, i)?;
+            history.covered(target, i)?;
         }
         let Generation {
             sidecar,
@@ -191,7 +196,7 @@ impl Switchyard {
         }
         sync.add(&target.dir);
         sync.add(&slot.dir);
-        let restored = restore_prior(&target, &sidecar, &slot, options.force)?;
+        let restored = restore_prior(target, &sidecar, &slot, options.force)?;
         Ok(Outcome::Restore(
             sidecar.placed.kind(),
             sidecar.prior.kind(),

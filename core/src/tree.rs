@@ -140,6 +140,22 @@ impl Root {
     }
 }
 
+/// The type of the filesystem of each directory an operation reports on, looked up once per
+/// directory, for facts.
+#[derive(Debug, Default)]
+pub(crate) struct FsTypes {
+    by_dir: HashMap<(u64, u64), Option<String>>,
+}
+
+impl FsTypes {
+    pub(crate) fn of(&mut self, dir: &Dir) -> Option<String> {
+        self.by_dir
+            .entry(dir.key())
+            .or_insert_with(|| sys::filesystem_type(dir.fd()).ok())
+            .clone()
+    }
+}
+
 /// The directories one phase touched; each is synced once when the phase ends, however many
 /// entries in it changed.
 #[derive(Debug, Default)]

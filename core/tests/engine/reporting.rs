@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use switchyard::{ApplyMode, Decision, ErrorId, MemorySink, Policy, Stage, Switchyard};
+use switchyard::{ApplyMode, Decision, ErrorId, MemorySink, Policy, Reason, Stage, Switchyard};
 
 use crate::store::Tmpfs;
-use crate::support::{Sandbox, permissive};
+use crate::support::{Sandbox, permissive, set_immutable};
 
 fn tree(name: &str) -> Sandbox {
     let sb = Sandbox::new(name);
@@ -73,8 +73,8 @@ fn a_successful_commit_and_rollback_report_their_lock_wait() {
     }
 }
 
-/// Facts name the filesystem of each target (raw facts only: the canonical form is the same on
-/// every filesystem).
+/// Facts name the filesystem of each target, the apply's and the rollback's (raw facts only: the
+/// canonical form is the same on every filesystem).
 #[test]
 fn facts_name_each_targets_filesystem() {
     let sb = Sandbox::new("report-fs-type");
@@ -90,16 +90,56 @@ fn facts_name_each_targets_filesystem() {
     permissive()
         .apply(&plan, ApplyMode::Commit, &mut facts)
         .unwrap();
-    let fs_type = |target: &str| {
+    permissive()
+        .rollback(&plan, Default::default(), &mut facts)
+        .unwrap();
+    let fs_type = |stage: Stage, target: &str| {
         facts
             .facts
             .iter()
-            .find(|f| f.stage == Stage::Preflight && f.target.as_deref() == Some(target))
+            .find(|f| f.stage == stage && f.target.as_deref() == Some(target))
             .and_then(|f| f.fs_type.clone())
     };
-    assert_eq!(fs_type("on-tmpfs/ls").as_deref(), Some("tmpfs"));
-    let elsewhere = fs_type("usr/bin/ls").expect("usr/bin/ls has a filesystem type");
+    assert_eq!(
+        fs_type(Stage::Preflight, "on-tmpfs/ls").as_deref(),
+        Some("tmpfs")
+    );
+    let elsewhere =
+        fs_type(Stage::Preflight, "usr/bin/ls").expect("usr/bin/ls has a filesystem type");
     assert!(!elsewhere.is_empty());
+    assert_eq!(
+        fs_type(Stage::Rollback, "on-tmpfs/ls").as_deref(),
+        Some("tmpfs")
+    );
+    assert_eq!(fs_type(Stage::Rollback, "usr/bin/ls"), Some(elsewhere));
     assert!(facts.facts.iter().all(|f| f.canonical().fs_type.is_none()));
     drop(mount);
+}
+
+/// The facts of an apply's own undo name each target's filesystem, as the apply's do.
+#[test]
+fn an_undo_names_each_targets_filesystem() {
+    let sb = tree("report-fs-type-undo");
+    sb.file("usr/bin/zz", "GNU zz\n", 0o755);
+    // An immutable file cannot be renamed: the second swap fails and the first is undone.
+    set_immutable(&sb.path("usr/bin/zz"), true);
+    let plan = sb.plan(&[
+        ("opt/uutils/ls", "usr/bin/ls"),
+        ("opt/uutils/ls", "usr/bin/zz"),
+    ]);
+    let mut facts = MemorySink::default();
+    let failed = permissive().apply(&plan, ApplyMode::Commit, &mut facts);
+    set_immutable(&sb.path("usr/bin/zz"), false);
+    failed.unwrap_err();
+    let of = |stage: Stage| {
+        facts
+            .facts
+            .iter()
+            .find(|f| f.stage == stage && f.target.as_deref() == Some("usr/bin/ls"))
+            .unwrap_or_else(|| panic!("no {stage:?} fact of usr/bin/ls"))
+    };
+    let undone = of(Stage::Rollback);
+    assert_eq!(undone.reason, Some(Reason::AutoRollback));
+    assert!(undone.fs_type.is_some(), "{undone:?}");
+    assert_eq!(undone.fs_type, of(Stage::Preflight).fs_type);
 }
