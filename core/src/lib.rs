@@ -56,8 +56,12 @@
 //!   rollback still needs: live ones and any that still keeps the object its swap replaced. So
 //!   it never drops the only copy of an original that is replaced, and what it removes was
 //!   already undone.
-//! - The engine removes only files it provably made: a file of the tree under one of its names
-//!   makes the operation fail naming it (`E_POLICY`), and stays.
+//! - The engine removes only files it provably made, in rollback, prune, tidy and a failed
+//!   apply alike: a file of the tree under one of its names makes the operation fail naming it
+//!   (`E_POLICY`), and stays. Proof is what the file holds: a sidecar is the engine's record
+//!   of that swap; a displaced link or a backup is what the swap placed or replaced; a copy
+//!   into or out of a store on another filesystem is the object, or (interrupted) a prefix of
+//!   its bytes while the object is whole elsewhere.
 //!
 //! ```
 //! use std::fs;
