@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::process::CheckFailure;
 
@@ -352,6 +353,19 @@ pub enum Error {
     )]
     DriftNotReplaceable { target: String, found: String },
 
+    /// A later plan's generation stands over this plan's: restoring under it, even forced, would
+    /// put this plan's prior object where that plan's rollback later expects its own link, and
+    /// that rollback would then overwrite the original.
+    #[error(
+        "`{target}` holds {found}, placed later by plan {later}; roll that plan back first \
+         (rollback never reorders plans, even forced)"
+    )]
+    Covered {
+        target: String,
+        found: String,
+        later: Uuid,
+    },
+
     #[error(
         "commit needs a smoke runner under this policy; give the engine one (or use a policy that does not require health checks)"
     )]
@@ -422,7 +436,9 @@ impl Error {
             | Error::BadPlanRecord { .. } => ErrorId::BackupMissing,
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
             Error::Stranded { .. } | Error::UndoFailed { .. } => ErrorId::RestoreFailed,
-            Error::Drift { .. } | Error::DriftNotReplaceable { .. } => ErrorId::Drift,
+            Error::Drift { .. } | Error::DriftNotReplaceable { .. } | Error::Covered { .. } => {
+                ErrorId::Drift
+            }
             Error::NoSmokeRunner | Error::Smoke { .. } => ErrorId::Smoke,
             Error::Rescue { .. } => ErrorId::Rescue,
             // A full or read-only filesystem under the sink is still an audit failure: the

@@ -132,16 +132,15 @@ impl History {
             .find(|g| g.live && g.sidecar.plan_id != plan)
     }
 
-    /// Rolling back a generation under another plan's live one would replace that plan's link.
+    /// Rolling back a generation under another plan's live one would replace that plan's link,
+    /// and that plan's rollback would later put its own prior object (this plan's link) over the
+    /// original: refused, forced or not.
     pub(crate) fn covered(&self, target: &Target, i: usize) -> Result<(), Error> {
         match self.live_above(i) {
-            Some(above) if self.generations[i].live => Err(Error::Drift {
+            Some(above) if self.generations[i].live => Err(Error::Covered {
                 target: target.rel.clone(),
-                found: format!(
-                    "{}, placed later by plan {}; roll that plan back first",
-                    describe_at(target.dir.fd(), &target.name),
-                    above.sidecar.plan_id
-                ),
+                found: describe_at(target.dir.fd(), &target.name),
+                later: above.sidecar.plan_id,
             }),
             _ => Ok(()),
         }

@@ -166,9 +166,7 @@ impl Switchyard {
             remove_unpublished_sidecars(plan, trees, target, sync)?;
             return Ok(outcome);
         };
-        if !options.force {
-            history.covered(target, i)?;
-        }
+        history.covered(target, i)?;
         let Generation {
             sidecar,
             slot,

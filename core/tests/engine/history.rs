@@ -170,3 +170,31 @@ fn rolling_back_under_a_later_plan_is_refused_naming_it() {
     );
     assert_eq!(sb.snapshot(), before);
 }
+
+/// Forced out of order, plan A's rollback would put the original back under plan B's
+/// generation, and B's rollback would then put A's link over the only copy of the original.
+#[test]
+fn force_never_rolls_back_under_a_later_plan() {
+    let (sb, a, b) = two_plans("history-covered-forced");
+    let original = sb.snapshot();
+    commit(&permissive(), &a);
+    commit(&permissive(), &b);
+    let before = sb.snapshot();
+    let err = permissive()
+        .rollback(
+            &a,
+            RollbackOptions { force: true },
+            &mut MemorySink::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Drift, "{err}");
+    assert!(
+        err.to_string().contains("roll that plan back first"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("with force"), "{err}");
+    assert_eq!(sb.snapshot(), before, "a refused rollback changed the tree");
+    roll_back(&permissive(), &b);
+    roll_back(&permissive(), &a);
+    assert_eq!(sb.snapshot_without_sidecars(), original);
+}
