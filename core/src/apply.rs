@@ -667,6 +667,7 @@ impl Switchyard {
         let mut sync = SyncSet::default();
         let mut fs_types = FsTypes::default();
         let mut first_error = None;
+        let mut undone_links = Vec::new();
         for &(i, _) in done.iter().rev() {
             let p = &prepared[i];
             let undone = match &p.work {
@@ -674,7 +675,7 @@ impl Switchyard {
                 Work::Link { recorded, .. } => {
                     let (sidecar, slot) = recorded.as_ref().expect("done links are recorded");
                     sync.add(&slot.dir);
-                    restore_prior(&p.target, sidecar, slot, false).map(|_| ())
+                    restore_prior(&p.target, sidecar, slot, false).map(|_| undone_links.push(slot))
                 }
                 Work::Restore { sidecar, slot } => {
                     sync.add(&slot.dir);
@@ -707,8 +708,11 @@ impl Switchyard {
             }
             out.emit(fact);
         }
-        if let Err(e) = sync.sync_dirs() {
-            first_error.get_or_insert(e);
+        match sync.sync_dirs() {
+            Ok(()) => remove_undone_sidecars(&undone_links),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
         let summary = out.summary(Stage::RollbackSummary, done.len(), first_error.as_ref());
         out.emit(summary);
@@ -747,6 +751,20 @@ fn failure_fact(
 /// happened (or were undone in place). A name is removed only while it holds the very record
 /// this apply wrote: one that was never published, or a file another process put there since
 /// preflight (which is what made the publish fail), is not this apply's to remove.
+/// A failed commit leaves no sidecars behind: once every undone target is durably its prior
+/// object again, the sidecar of each undone swap records a change that no longer exists. It goes
+/// only after that sync, so a crash before it leaves a record rollback and tidy still read. A
+/// sidecar that cannot be removed is clutter, not a risk: tidy removes it later.
+fn remove_undone_sidecars(slots: &[&BackupSlot]) {
+    let mut sync = SyncSet::default();
+    for slot in slots {
+        if sys::unlink_if_exists(slot.dir.fd(), &slot.names.sidecar).is_ok() {
+            sync.add(&slot.dir);
+        }
+    }
+    let _ = sync.sync_dirs();
+}
+
 fn discard_sidecars(prepared: &[Prepared<'_>], finished: &[usize]) {
     for (i, p) in prepared.iter().enumerate() {
         if finished.contains(&i) {

@@ -190,11 +190,7 @@ fn a_failing_health_check_rolls_everything_back() {
     assert_eq!(err.id(), ErrorId::Smoke);
     assert_eq!(err.exit_code(), 80);
     assert!(err.to_string().contains("usr/bin/ls"), "{err}");
-    assert_eq!(
-        sb.snapshot_without_sidecars(),
-        before,
-        "the rollback was not exact"
-    );
+    assert_eq!(sb.snapshot(), before, "the rollback was not exact");
     let rolled: Vec<_> = facts
         .facts
         .iter()

@@ -77,7 +77,7 @@ fn broken(name: &str, target: &str, source_content: &str) -> String {
         source_content,
         0o755,
     );
-    let before = sb.snapshot_without_sidecars();
+    let before = sb.snapshot();
     let plan = sb.plan(&[(
         &format!("opt/broken/{target}"),
         &format!("usr/bin/{target}"),
@@ -87,7 +87,7 @@ fn broken(name: &str, target: &str, source_content: &str) -> String {
         .unwrap_err();
     assert_eq!(err.id(), ErrorId::Smoke, "{err}");
     assert_eq!(
-        sb.snapshot_without_sidecars(),
+        sb.snapshot(),
         before,
         "the failed check was not rolled back"
     );

@@ -32,11 +32,7 @@ fn a_failing_action_rolls_back_the_actions_before_it() {
     set_immutable(&sb.path("usr/bin/zz"), false);
 
     assert_eq!(err.id(), ErrorId::AtomicSwap, "{err}");
-    assert_eq!(
-        sb.snapshot_without_sidecars(),
-        before,
-        "the undo was not exact"
-    );
+    assert_eq!(sb.snapshot(), before, "the undo was not exact");
     assert!(
         !sb.path("usr/bin/.zz.switchyard.1.json").exists(),
         "sidecar of a swap that never happened"

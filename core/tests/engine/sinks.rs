@@ -92,11 +92,7 @@ fn a_failing_sink_does_not_stop_the_undo_of_a_partial_failure() {
         .unwrap_err();
     set_immutable(&sb.path("usr/bin/zz"), false);
 
-    assert_eq!(
-        sb.snapshot_without_sidecars(),
-        before,
-        "the undo was skipped"
-    );
+    assert_eq!(sb.snapshot(), before, "the undo was skipped");
     assert_eq!(err.id(), ErrorId::Audit, "{err}");
     assert_eq!(err.exit_code(), 130);
     let Error::AuditTrail { outcome, .. } = &err else {
@@ -120,7 +116,7 @@ fn a_failing_sink_does_not_stop_the_health_check_and_its_rollback() {
         .unwrap_err();
 
     assert_eq!(
-        sb.snapshot_without_sidecars(),
+        sb.snapshot(),
         before,
         "the failed health check was not rolled back"
     );
