@@ -38,14 +38,22 @@
 //! in turn (A, then B, then A again) stack live generations; the bottom one keeps the original.
 //!
 //! - **Rollback** of a plan undoes that plan's newest live generation of each target. It
-//!   restores or fails loudly, never a silent success: a generation under another plan's live
-//!   one is refused, forced or not (`E_DRIFT`, naming the plan to roll back first: out of
-//!   order, that plan's rollback would put its prior link over the original); a target that is no longer
-//!   what the plan placed is drift (`E_DRIFT`, every backup kept), even when it equals the prior
-//!   object byte for byte (a package reinstall); a kept backup without its sidecar is
-//!   `E_BACKUP_MISSING`. A plan whose generation was already undone is a no-op
-//!   (`idempotent_noop`, or `already_rolled_back` once the target has moved on). The sidecar
-//!   stays after a restore; only the backup goes (tidy removes it later).
+//!   restores or fails loudly, never a silent success:
+//!   - a generation under another plan's live one is refused, forced or not (`E_DRIFT`,
+//!     naming the plan to roll back first: out of order, that plan's rollback would put its
+//!     prior link over the original);
+//!   - a target that is no longer what the plan placed is drift (`E_DRIFT`, every backup
+//!     kept), even when it equals the prior object byte for byte (a package reinstall) while
+//!     the original inode is kept;
+//!   - a copy in a store on another filesystem is never the original inode: a target equal to
+//!     it in bytes, mode, owner and extended attributes is taken for the prior object (the
+//!     original left in place by a power cut before the swap was durable, or a reinstall that
+//!     lost nothing the copy kept), and the copy goes;
+//!   - a kept backup without its sidecar is `E_BACKUP_MISSING`.
+//!
+//!   A plan whose generation was already undone is a no-op (`idempotent_noop`, or
+//!   `already_rolled_back` once the target has moved on). The sidecar stays after a restore;
+//!   only the backup goes (tidy removes it later).
 //! - A **failed commit** undoes its swaps and, once the targets are durably back, removes the
 //!   sidecars it wrote: nothing of it is left but the audit trail. An original that could not
 //!   be put back keeps its sidecar (`E_RESTORE_FAILED` says where it is).

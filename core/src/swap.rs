@@ -6,7 +6,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::rc::Rc;
 
 use rustix::fs::FileType;
@@ -439,6 +439,12 @@ pub(crate) fn restore_prior(
 /// When the target already equals the prior state: the name of a second copy of the prior
 /// object, kept by the engine, that is not the target itself and not explained by a restore in
 /// progress. Its existence means someone else put the equal object at the target.
+///
+/// A store on another filesystem holds a copy by construction, never the original inode. A
+/// target equal to that copy in everything the copy kept (bytes, mode, owner, extended
+/// attributes) is the original itself, left in place by a power cut before the target's
+/// directory was synced, or an equal reinstall; either way the copy holds nothing the target
+/// lacks, and calling it drift would make `--force` replace the original inode with the copy.
 fn second_original<'n>(
     target: &Target,
     sidecar: &Sidecar,
@@ -472,11 +478,27 @@ fn second_original<'n>(
         // The same inode under both names is the hard-link fallback of a swap, not a copy.
         let same_inode =
             matches!((&at_target, &copy), (Some(a), Some(b)) if (a.dev, a.ino) == (b.dev, b.ino));
-        if !same_inode {
-            return Ok(Some(name));
+        if same_inode {
+            continue;
         }
+        let store_copy = copy.as_ref().is_some_and(|c| c.dev != target.dir.dev());
+        if store_copy && same_xattrs(target, copy_dir, name).map_err(inspect)? {
+            continue;
+        }
+        return Ok(Some(name));
     }
     Ok(None)
+}
+
+/// Whether the target and `copy_dir/name` carry the same extended attributes (a symlink has
+/// none the engine copies).
+fn same_xattrs(target: &Target, copy_dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<bool> {
+    let of = |dir, name| match sys::open_read(dir, name) {
+        Ok(file) => sys::xattrs(file.as_fd()).map(Some),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => Ok(None),
+        Err(e) => Err(e),
+    };
+    Ok(of(target.dir.fd(), &target.name)? == of(copy_dir, name)?)
 }
 
 /// Once the target is its prior state, every name of the generation but the sidecar is debris

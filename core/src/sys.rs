@@ -4,6 +4,7 @@
 //! Names are always single path components relative to a directory fd, except in
 //! [`open_dir_in`], which resolves a relative directory path inside a root.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -333,17 +334,26 @@ pub(crate) fn set_owner_and_mode(
     Ok(())
 }
 
-/// Copies every extended attribute of `from` onto `to` (`flistxattr`, `fgetxattr`, `fsetxattr`).
-pub(crate) fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
-    let size = rustix::fs::flistxattr_query(from)?;
+/// Every extended attribute of `fd`, by name (`flistxattr`, `fgetxattr`).
+pub(crate) fn xattrs(fd: BorrowedFd<'_>) -> io::Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+    let size = rustix::fs::flistxattr_query(fd)?;
     let mut names = vec![0u8; size];
-    let len = rustix::fs::flistxattr(from, &mut names)?;
+    let len = rustix::fs::flistxattr(fd, &mut names)?;
+    let mut all = BTreeMap::new();
     for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let name = OsStr::from_bytes(name);
-        let size = rustix::fs::fgetxattr_query(from, name)?;
+        let size = rustix::fs::fgetxattr_query(fd, OsStr::from_bytes(name))?;
         let mut value = vec![0u8; size];
-        let len = rustix::fs::fgetxattr(from, name, &mut value)?;
-        rustix::fs::fsetxattr(to, name, &value[..len], XattrFlags::empty())?;
+        let len = rustix::fs::fgetxattr(fd, OsStr::from_bytes(name), &mut value)?;
+        value.truncate(len);
+        all.insert(name.to_vec(), value);
+    }
+    Ok(all)
+}
+
+/// Copies every extended attribute of `from` onto `to` (`fsetxattr`).
+pub(crate) fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
+    for (name, value) in xattrs(from)? {
+        rustix::fs::fsetxattr(to, OsStr::from_bytes(&name), &value, XattrFlags::empty())?;
     }
     Ok(())
 }

@@ -333,3 +333,68 @@ fn a_file_in_the_store_is_named_by_its_place_in_the_store() {
         "{err}"
     );
 }
+
+/// A power cut after the store's copy was synced and before the target's directory was leaves
+/// the original where it was, beside a durable sidecar and the copy. That is no drift: rollback
+/// keeps the original inode and drops the copy (which holds nothing the original lacks).
+/// Proves: REQ-F2
+#[test]
+fn the_original_left_in_place_by_a_power_cut_during_a_copying_apply_is_the_prior_object() {
+    let (sb, store) = tree("store-original-in-place");
+    let before = sb.snapshot();
+    let original = fs::symlink_metadata(sb.path("usr/bin/ls")).unwrap().ino();
+    // The directory entry the power cut would have kept, held by a second name.
+    fs::hard_link(sb.path("usr/bin/ls"), sb.path("kept-ls")).unwrap();
+    let engine = engine(&store.0, true);
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    commit(&engine, &plan);
+    fs::rename(sb.path("kept-ls"), sb.path("usr/bin/ls")).unwrap();
+
+    let report = roll_back(&engine, &plan);
+    assert_eq!(report.unchanged + report.restored, 1, "{report:?}");
+    let now = fs::symlink_metadata(sb.path("usr/bin/ls")).unwrap().ino();
+    assert_eq!(
+        now, original,
+        "the original inode was replaced by the store's copy"
+    );
+    assert_eq!(sb.snapshot_without_sidecars(), before);
+    let store_bin = store_dir_for_root(&store.0, &sb.root)
+        .unwrap()
+        .join("usr/bin");
+    assert!(
+        !store_bin.join(".ls.switchyard.1.bak").exists(),
+        "the store's copy of a target that is its prior object again was kept"
+    );
+}
+
+/// A reinstall while switched that lost what the copy kept (here an extended attribute) is
+/// drift: the copy is the only place left with it.
+#[test]
+fn an_equal_reinstall_without_the_originals_xattrs_is_drift_and_the_copy_is_kept() {
+    let (sb, store) = tree("store-reinstall-without-xattr");
+    let engine = engine(&store.0, true);
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    commit(&engine, &plan);
+    fs::remove_file(sb.path("usr/bin/ls")).unwrap();
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755);
+    let target = sb.path("usr/bin/ls");
+    chown(&target, Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o4750)).unwrap();
+
+    let err = engine
+        .rollback(
+            &plan,
+            RollbackOptions::default(),
+            &mut MemorySink::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Drift, "{err}");
+    let store_bin = store_dir_for_root(&store.0, &sb.root)
+        .unwrap()
+        .join("usr/bin");
+    assert_eq!(
+        user_xattrs(&store_bin.join(".ls.switchyard.1.bak")).get("user.origin"),
+        Some(&b"gnu".to_vec()),
+        "the copy with the original's attributes was not kept"
+    );
+}
