@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Where every test keeps its tree: removed at the start of the next run of the same test, not
-/// at the end, so a failure can be inspected.
-const TEST_DIR: &str = "/tmp/switchyard-cli-tests";
+/// at the end, so a failure can be inspected. Under the target directory, so that checkouts
+/// testing side by side do not remove each other's trees.
+const TEST_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/switchyard-cli-tests");
 
 /// The tools the trees switch: copies of the machine's GNU coreutils as the "new" side.
 pub const TOOLS: [&str; 5] = ["cat", "false", "ls", "true", "yes"];
