@@ -86,14 +86,20 @@ pub enum PolicyName {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replace targets with links to sources: a dry run unless --commit.
+    #[command(after_help = "Example:\n  \
+        switchyard --root /srv/bookworm apply --commit --from usr/lib/cargo/bin/coreutils")]
     Apply(ApplyArgs),
-    /// Put back what recorded plans replaced.
+    /// Put back what recorded plans replaced, newest plan first.
+    #[command(after_help = "Example:\n  switchyard --root /srv/bookworm rollback --all --tidy")]
     Rollback(RollbackArgs),
     /// Every link of every recorded plan: switched, rolled back, drifted...
+    #[command(after_help = "Example:\n  switchyard --root /srv/bookworm --json status")]
     Status,
     /// Remove old backup generations of recorded plans.
+    #[command(after_help = "Example:\n  switchyard --root /srv/bookworm prune --all --keep 2")]
     Prune(PruneArgs),
     /// The recorded plans, oldest first.
+    #[command(after_help = "Example:\n  switchyard --root /srv/bookworm plans")]
     Plans,
 }
 
@@ -128,7 +134,7 @@ pub struct PlanChoice {
     )]
     pub plan: Option<String>,
 
-    /// Every recorded plan (rollback goes newest first).
+    /// Every recorded plan.
     #[arg(long)]
     pub all: bool,
 }
@@ -154,6 +160,15 @@ pub struct PruneArgs {
     pub plans: PlanChoice,
 
     /// Generations to keep of each target (at least one).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub keep: usize,
+}
+
+/// A count of one or more: keeping no generation would drop backups a rollback may need.
+fn at_least_one(given: &str) -> Result<usize, String> {
+    match given.parse::<usize>() {
+        Ok(0) => Err("keep at least one generation".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -84,3 +84,28 @@ fn help_shows_examples_and_exit_codes() {
     assert!(run.stdout().contains("Examples:"), "{}", run.stdout());
     assert!(run.stdout().contains("E_DRIFT 90"), "{}", run.stdout());
 }
+
+#[test]
+fn prune_refuses_to_keep_no_generation() {
+    let tree = Tree::new("input-prune-keep-0");
+    let run = tree.run(&["prune", "--all", "--keep", "0"]).expect(2);
+    assert!(run.stderr().contains("--keep"), "{}", run.stderr());
+}
+
+#[test]
+fn every_subcommand_help_has_an_example_and_speaks_of_its_own_command() {
+    let tree = Tree::new("input-subcommand-help");
+    for command in ["apply", "rollback", "status", "prune", "plans"] {
+        let help = tree.run(&[command, "--help"]).expect(0).stdout();
+        let example = help
+            .split_once("Example:\n")
+            .and_then(|(_, rest)| rest.lines().next())
+            .unwrap_or_default();
+        assert!(
+            example.starts_with("  switchyard ") && example.contains(&format!(" {command}")),
+            "{command} --help has no example of itself:\n{help}"
+        );
+    }
+    let prune = tree.run(&["prune", "--help"]).expect(0).stdout();
+    assert!(!prune.contains("rollback"), "{prune}");
+}
