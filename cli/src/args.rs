@@ -25,10 +25,13 @@ Examples:
 
 Exit status:
   0    success (a dry run that would succeed, a rollback with nothing left to do)
-  2    the command line or a plan file is wrong
+  2    the command line or a plan file is wrong (E_USAGE)
   10-130  the engine's error ids: E_POLICY 10, E_OWNERSHIP 20, E_LOCKING 30,
        E_ATOMIC_SWAP 40, E_EXDEV 50, E_BACKUP_MISSING 60, E_RESTORE_FAILED 70, E_SMOKE 80,
-       E_DRIFT 90, E_RESCUE 100, E_NO_SPACE 110, E_READ_ONLY 120, E_AUDIT 130";
+       E_DRIFT 90, E_RESCUE 100, E_NO_SPACE 110, E_READ_ONLY 120, E_AUDIT 130
+  141  stdout was closed before the report was written (`| head`); the command itself ran
+       to its end
+With --json, a failure also prints {\"error\": {\"id\", \"exit_code\", \"message\"}} on stdout.";
 
 /// Replace files with symlinks and roll back exactly: switch a root's tools (GNU coreutils to
 /// uutils) and back, atomically, durably, with an audit trail.

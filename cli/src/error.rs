@@ -4,10 +4,16 @@
 use std::io;
 use std::path::PathBuf;
 
-use switchyard::ErrorId;
+use switchyard::{ErrorId, RollbackReport};
+use uuid::Uuid;
 
 /// The exit status of a wrong command line or plan file (clap's own usage errors use it too).
 pub const USAGE: u8 = 2;
+
+/// The exit status when whoever read the output stopped reading (`switchyard status | head`):
+/// 128 + SIGPIPE, what a shell reports for a program that signal ended, as `set -o pipefail`
+/// scripts expect. The command itself ran to its end; only its report was cut.
+pub const CLOSED_OUTPUT: u8 = 141;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -64,24 +70,63 @@ pub enum CliError {
 
     #[error("cannot write the output")]
     Output(#[source] io::Error),
+
+    /// `rollback` of several plans stopped at one; `done` are the plans rolled back before it.
+    #[error("rolling back plan {plan} failed")]
+    RollbackStopped {
+        plan: Uuid,
+        done: Vec<(Uuid, RollbackReport)>,
+        #[source]
+        source: switchyard::Error,
+    },
+}
+
+/// What a failure is, for its exit status and its `id` in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A wrong command line or plan file: [`USAGE`].
+    Usage,
+    /// One of the engine's error ids.
+    Id(ErrorId),
 }
 
 impl CliError {
-    pub fn exit_code(&self) -> u8 {
-        let id = match self {
-            CliError::Engine(e) => e.id(),
+    pub fn class(&self) -> Class {
+        Class::Id(match self {
+            CliError::Engine(e) | CliError::RollbackStopped { source: e, .. } => e.id(),
             CliError::PlanFile { .. }
             | CliError::ReadPlanFile { .. }
             | CliError::BadLink { .. }
             | CliError::NothingToApply
             | CliError::ReadFrom { .. }
             | CliError::NothingInFrom { .. }
-            | CliError::BadRoot { .. } => return USAGE,
+            | CliError::BadRoot { .. } => return Class::Usage,
             CliError::Facts { .. } | CliError::Output(_) => ErrorId::Audit,
             CliError::LockDir { .. } => ErrorId::Locking,
-        };
-        // Every id's code is below 256.
-        u8::try_from(id.exit_code()).unwrap_or(1)
+        })
+    }
+
+    /// Whether the reader of stdout went away (`EPIPE`): a quiet [`CLOSED_OUTPUT`], no message.
+    pub fn is_closed_output(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl Class {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Class::Usage => USAGE,
+            // Every id's code is below 256.
+            Class::Id(id) => u8::try_from(id.exit_code()).unwrap_or(1),
+        }
+    }
+
+    /// The `id` of a JSON error object: the engine's id, or `E_USAGE` for the command's own.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Usage => "E_USAGE",
+            Class::Id(id) => id.as_str(),
+        }
     }
 }
 

@@ -19,9 +19,6 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match session::run(&cli) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("switchyard: {}", error::chain(&e));
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => report::failure(&cli, &e),
     }
 }

@@ -1,6 +1,7 @@
 //! What each command prints: a short text for people, or one JSON document with --json.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use serde_json::{Value, json};
 use switchyard::{
@@ -9,7 +10,7 @@ use switchyard::{
 use uuid::Uuid;
 
 use crate::args::Cli;
-use crate::error::CliError;
+use crate::error::{CLOSED_OUTPUT, CliError, chain};
 use crate::session::print_json;
 
 fn out(text: &str) -> Result<(), CliError> {
@@ -86,27 +87,61 @@ pub fn rolled_back(
     tidied: Option<usize>,
 ) -> Result<(), CliError> {
     if cli.json {
-        let plans: Vec<Value> = done
-            .iter()
-            .map(|(id, r)| json!({"plan_id": id, "restored": r.restored, "unchanged": r.unchanged}))
-            .collect();
-        return print_json(&json!({ "rolled_back": plans, "tidied": tidied }));
+        return print_json(&json!({ "rolled_back": rolled_back_json(done), "tidied": tidied }));
     }
-    let mut text: String = done
-        .iter()
-        .map(|(id, r)| {
-            format!(
-                "plan {id}: {} targets restored, {} already as before\n",
-                r.restored, r.unchanged
-            )
-        })
-        .collect();
+    let mut text = rolled_back_text(done);
     if let Some(removed) = tidied {
         text.push_str(&format!(
             "tidied: {removed} generations' sidecars removed\n"
         ));
     }
     out(&text)
+}
+
+fn rolled_back_json(done: &[(Uuid, RollbackReport)]) -> Vec<Value> {
+    done.iter()
+        .map(|(id, r)| json!({"plan_id": id, "restored": r.restored, "unchanged": r.unchanged}))
+        .collect()
+}
+
+fn rolled_back_text(done: &[(Uuid, RollbackReport)]) -> String {
+    done.iter()
+        .map(|(id, r)| {
+            format!(
+                "plan {id}: {} targets restored, {} already as before\n",
+                r.restored, r.unchanged
+            )
+        })
+        .collect()
+}
+
+/// Reports a failed command and gives its exit status: the error on stderr, and with --json an
+/// error object on stdout (beside what a rollback did before it stopped). A closed stdout is
+/// a quiet exit: there is no one left to tell.
+pub fn failure(cli: &Cli, error: &CliError) -> ExitCode {
+    if error.is_closed_output() {
+        return ExitCode::from(CLOSED_OUTPUT);
+    }
+    let class = error.class();
+    let message = chain(error);
+    // Nothing is left to report a failure to write the report to: the exit status still says.
+    let _ = writeln!(std::io::stderr(), "switchyard: {message}");
+    let done = match error {
+        CliError::RollbackStopped { done, .. } => Some(done),
+        _ => None,
+    };
+    let _ = if cli.json {
+        let mut document = json!({
+            "error": {"id": class.name(), "exit_code": class.exit_code(), "message": message},
+        });
+        if let Some(done) = done {
+            document["rolled_back"] = rolled_back_json(done).into();
+        }
+        print_json(&document)
+    } else {
+        out(&done.map(|d| rolled_back_text(d)).unwrap_or_default())
+    };
+    ExitCode::from(class.exit_code())
 }
 
 pub fn pruned(cli: &Cli, done: &[(Uuid, PruneReport)]) -> Result<(), CliError> {

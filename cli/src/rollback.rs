@@ -26,10 +26,13 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<ExitCode, CliError> {
         let result = engine.rollback(plan, RollbackOptions { force: args.force }, &mut sink);
         match result {
             Ok(r) => done.push((plan.id(), r)),
-            Err(e) => {
+            Err(source) => {
                 progress.finish();
-                report::rolled_back(cli, &done, None)?;
-                return Err(e.into());
+                return Err(CliError::RollbackStopped {
+                    plan: plan.id(),
+                    done,
+                    source,
+                });
             }
         }
     }

@@ -3,6 +3,7 @@
 mod apply;
 mod checks;
 mod input;
+mod output;
 mod rollback;
 mod status;
 mod support;

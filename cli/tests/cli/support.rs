@@ -68,15 +68,16 @@ impl Tree {
         self
     }
 
+    /// `switchyard --root ROOT ARGS...`, to be run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command.arg("--root").arg(&self.root).args(args);
+        command
+    }
+
     /// Runs `switchyard --root ROOT ARGS...`.
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .output()
-            .unwrap();
-        Run(output)
+        Run(self.command(args).output().unwrap())
     }
 
     /// Every entry with what rollback must restore, leaving out the engine's sidecars and its
