@@ -9,6 +9,7 @@ use switchyard::{ApplyMode, HealthProfile, LinkRequest, Plan, SafePath};
 use crate::args::{ApplyArgs, Checks, Cli, PolicyName};
 use crate::chroot::ChrootRunner;
 use crate::error::CliError;
+use crate::paths::root_relative;
 use crate::plan_file::PlanFile;
 use crate::progress::{Progress, ProgressSink, ProgressSmoke};
 use crate::report;
@@ -18,22 +19,21 @@ use crate::session;
 const FROM_TARGET_DIRS: [&str; 2] = ["usr/bin", "usr/sbin"];
 
 pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
-    let file = match &args.plan_file {
-        Some(path) => PlanFile::load(path)?,
-        None => PlanFile::default(),
-    };
+    let file = args.plan_file.as_deref().map(PlanFile::load).transpose()?;
     let mut links = Vec::new();
     for given in &args.links {
         links.push(parse_link(&cli.root, given)?);
     }
-    for link in &file.links {
-        links.push(LinkRequest {
-            source: SafePath::new(&cli.root, &link.source)?,
-            target: SafePath::new(&cli.root, &link.target)?,
-        });
+    let mut from_dirs = Vec::new();
+    if let Some(dir) = &args.from {
+        from_dirs.push(SafePath::new(&cli.root, root_relative(dir))?);
+    }
+    if let Some(file) = &file {
+        links.extend(file.links(&cli.root)?);
+        from_dirs.extend(file.from(&cli.root)?);
     }
     let mut left_out = Vec::new();
-    for dir in args.from.iter().chain(file.from.as_ref()) {
+    for dir in &from_dirs {
         let found = from_dir(&cli.root, dir)?;
         links.extend(found.links);
         left_out.extend(found.left_out);
@@ -41,11 +41,15 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
     if links.is_empty() {
         return Err(CliError::NothingToApply);
     }
+    let mut health = HealthProfile::coreutils();
+    if let Some(file) = &file {
+        health.by_target = file.health(&cli.root, &links)?;
+    }
     let plan = Plan::links(links)?;
 
     let policy = cli
         .policy
-        .or(file.policy.map(PolicyName::from))
+        .or(file.as_ref().and_then(PlanFile::policy))
         .unwrap_or(PolicyName::Production);
     let mode = if args.commit {
         ApplyMode::Commit
@@ -53,8 +57,6 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
         ApplyMode::DryRun
     };
     let progress = Progress::new(plan.actions().len(), cli.json);
-    let mut health = HealthProfile::coreutils();
-    health.by_target = file.health;
     if checks_in_root(cli) {
         let runner = ChrootRunner::new(&cli.root).ok_or_else(|| CliError::BadRoot {
             root: cli.root.clone(),
@@ -103,8 +105,8 @@ fn parse_link(root: &Path, given: &str) -> Result<LinkRequest, CliError> {
         return Err(bad("both SOURCE and TARGET are needed"));
     }
     Ok(LinkRequest {
-        source: SafePath::new(root, source)?,
-        target: SafePath::new(root, target)?,
+        source: SafePath::new(root, root_relative(Path::new(source)))?,
+        target: SafePath::new(root, root_relative(Path::new(target)))?,
     })
 }
 
@@ -114,10 +116,10 @@ struct FromDir {
     left_out: Vec<String>,
 }
 
-/// Every entry of `dir` (relative to the root) whose name exists in usr/bin, or else usr/sbin,
-/// linked to that name. Reading only: the engine checks every path again inside the root.
-fn from_dir(root: &Path, dir: &Path) -> Result<FromDir, CliError> {
-    let source_dir = SafePath::new(root, dir)?;
+/// Every entry of `source_dir` whose name exists in usr/bin, or else usr/sbin, linked to that
+/// name. Reading only: the engine checks every path again inside the root.
+fn from_dir(root: &Path, source_dir: &SafePath) -> Result<FromDir, CliError> {
+    let dir = source_dir.rel();
     let read_err = |source| CliError::ReadFrom {
         dir: dir.to_owned(),
         source,

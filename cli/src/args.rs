@@ -36,8 +36,9 @@ With --json, a failure also prints {\"error\": {\"id\", \"exit_code\", \"message
 /// Replace files with symlinks and roll back exactly: switch a root's tools (GNU coreutils to
 /// uutils) and back, atomically, durably, with an audit trail.
 ///
-/// Paths in links and plan files are relative to the root. Committed plans are recorded in the
-/// root's var/lib/switchyard/plans, so rollback and status need only a plan id.
+/// Paths in links and plan files are relative to the root; a leading / is the root's own (as
+/// with `dpkg --root`). Committed plans are recorded in the root's var/lib/switchyard/plans, so
+/// rollback and status need only a plan id.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, after_help = EXAMPLES)]
 pub struct Cli {

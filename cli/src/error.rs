@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use switchyard::{ErrorId, RollbackReport};
 use uuid::Uuid;
 
+use crate::plan_file::At;
+
 /// The exit status of a wrong command line or plan file (clap's own usage errors use it too).
 pub const USAGE: u8 = 2;
 
@@ -20,12 +22,15 @@ pub enum CliError {
     #[error(transparent)]
     Engine(#[from] switchyard::Error),
 
-    #[error("{file}:{line}:{column}: {message}")]
-    PlanFile {
-        file: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
+    #[error("{at}: {message}")]
+    PlanFile { at: At, message: String },
+
+    /// The engine refused a value of a plan file (a path); the id is the engine's.
+    #[error("{at}")]
+    InPlanFile {
+        at: At,
+        #[source]
+        source: switchyard::Error,
     },
 
     #[error("cannot read the plan file `{file}`")]
@@ -68,6 +73,13 @@ pub enum CliError {
     #[error("the root `{root}` cannot be entered for health checks: its path holds a NUL byte")]
     BadRoot { root: PathBuf },
 
+    #[error("cannot use the root `{root}`")]
+    NoRoot {
+        root: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("cannot write the output")]
     Output(#[source] io::Error),
 
@@ -93,14 +105,17 @@ pub enum Class {
 impl CliError {
     pub fn class(&self) -> Class {
         Class::Id(match self {
-            CliError::Engine(e) | CliError::RollbackStopped { source: e, .. } => e.id(),
+            CliError::Engine(e)
+            | CliError::InPlanFile { source: e, .. }
+            | CliError::RollbackStopped { source: e, .. } => e.id(),
             CliError::PlanFile { .. }
             | CliError::ReadPlanFile { .. }
             | CliError::BadLink { .. }
             | CliError::NothingToApply
             | CliError::ReadFrom { .. }
             | CliError::NothingInFrom { .. }
-            | CliError::BadRoot { .. } => return Class::Usage,
+            | CliError::BadRoot { .. }
+            | CliError::NoRoot { .. } => return Class::Usage,
             CliError::Facts { .. } | CliError::Output(_) => ErrorId::Audit,
             CliError::LockDir { .. } => ErrorId::Locking,
         })

@@ -4,6 +4,7 @@ mod apply;
 mod args;
 mod chroot;
 mod error;
+mod paths;
 mod plan_file;
 mod progress;
 mod report;

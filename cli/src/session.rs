@@ -10,6 +10,15 @@ use crate::args::{Cli, Command, PlanChoice, PolicyName};
 use crate::error::CliError;
 
 pub fn run(cli: &Cli) -> Result<ExitCode, CliError> {
+    let root_is_dir = std::fs::metadata(&cli.root).and_then(|meta| {
+        meta.is_dir()
+            .then_some(())
+            .ok_or_else(|| std::io::ErrorKind::NotADirectory.into())
+    });
+    root_is_dir.map_err(|source| CliError::NoRoot {
+        root: cli.root.clone(),
+        source,
+    })?;
     match &cli.command {
         Command::Apply(args) => crate::apply::run(cli, args),
         Command::Rollback(args) => crate::rollback::rollback(cli, args),

@@ -6,20 +6,33 @@ use std::process::Stdio;
 use crate::support::Tree;
 
 /// `switchyard ... | head -1`: the reader is gone before the output is written.
+///
+/// The pipe's reading end is closed before the command starts, but a child that another test
+/// thread forks at that moment holds a copy of it until it execs: so the pipe is made smaller
+/// than the output, and the command's write waits for that copy to go, then fails as it must.
 #[test]
 fn a_closed_stdout_is_a_quiet_exit_141() {
     let tree = Tree::new("output-closed-pipe");
-    tree.run(&["apply", "--commit", "--from", "opt/new"])
-        .expect(0);
-    for args in [&["--json", "status"][..], &["status"], &["plans"]] {
-        let mut child = tree
+    let mut links = Vec::new();
+    for i in 0..80 {
+        tree.file(&format!("usr/bin/tool{i:02}"), "#!/bin/sh\n")
+            .file(&format!("opt/new/tool{i:02}"), "#!/bin/sh\n");
+        links.push(format!("opt/new/tool{i:02}=usr/bin/tool{i:02}"));
+    }
+    let mut args = vec!["--policy", "permissive", "apply", "--commit"];
+    for link in &links {
+        args.extend(["--link", link]);
+    }
+    tree.run(&args).expect(0);
+    for args in [&["--json", "status"][..], &["status"]] {
+        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        rustix::pipe::fcntl_setpipe_size(&writer, 4096).unwrap();
+        drop(reader);
+        let output = tree
             .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stdout(Stdio::from(writer))
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(141), "{args:?}: {output:?}");
         assert_eq!(
             String::from_utf8_lossy(&output.stderr),
