@@ -25,7 +25,8 @@ Examples:
 
 Exit status:
   0    success (a dry run that would succeed, a rollback with nothing left to do)
-  2    the command line or a plan file is wrong (E_USAGE)
+  2    the command line or a plan file is wrong, or a command that changes the tree was run
+       by a user other than root (E_USAGE)
   10-130  the engine's error ids: E_POLICY 10, E_OWNERSHIP 20, E_LOCKING 30,
        E_ATOMIC_SWAP 40, E_EXDEV 50, E_BACKUP_MISSING 60, E_RESTORE_FAILED 70, E_SMOKE 80,
        E_DRIFT 90, E_RESCUE 100, E_NO_SPACE 110, E_READ_ONLY 120, E_AUDIT 130

@@ -73,6 +73,12 @@ pub enum CliError {
     #[error("the root `{root}` cannot be entered for health checks: its path holds a NUL byte")]
     BadRoot { root: PathBuf },
 
+    #[error(
+        "`{command}` must be run as root: it replaces files other users may own and restores \
+         their owners (a dry run, status and plans need no privilege)"
+    )]
+    NotRoot { command: &'static str },
+
     #[error("cannot use the root `{root}`")]
     NoRoot {
         root: PathBuf,
@@ -115,7 +121,8 @@ impl CliError {
             | CliError::ReadFrom { .. }
             | CliError::NothingInFrom { .. }
             | CliError::BadRoot { .. }
-            | CliError::NoRoot { .. } => return Class::Usage,
+            | CliError::NoRoot { .. }
+            | CliError::NotRoot { .. } => return Class::Usage,
             CliError::Facts { .. } | CliError::Output(_) => ErrorId::Audit,
             CliError::LockDir { .. } => ErrorId::Locking,
         })

@@ -19,12 +19,29 @@ pub fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         root: cli.root.clone(),
         source,
     })?;
+    // Up front, before a lock or a plan record is made: otherwise the first permission error
+    // would surface from deep inside the engine, as whatever step met it.
+    if let Some(command) = changes_the_tree(&cli.command)
+        && !rustix::process::geteuid().is_root()
+    {
+        return Err(CliError::NotRoot { command });
+    }
     match &cli.command {
         Command::Apply(args) => crate::apply::run(cli, args),
         Command::Rollback(args) => crate::rollback::rollback(cli, args),
         Command::Prune(args) => crate::rollback::prune(cli, args),
         Command::Status => crate::status::status(cli),
         Command::Plans => crate::status::plans(cli),
+    }
+}
+
+/// The command as the user named it, when it changes the tree.
+fn changes_the_tree(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Apply(args) if args.commit => Some("apply --commit"),
+        Command::Rollback(_) => Some("rollback"),
+        Command::Prune(_) => Some("prune"),
+        Command::Apply(_) | Command::Status | Command::Plans => None,
     }
 }
 

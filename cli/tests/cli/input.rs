@@ -215,3 +215,39 @@ fn a_health_check_for_a_target_not_in_the_plan_is_a_usage_error_at_its_place() {
     tree.run(&["apply", "--plan", plan.to_str().unwrap()])
         .expect(0);
 }
+
+/// Runs `switchyard --root ROOT ARGS...` as the unprivileged user `nobody`.
+fn run_as_nobody(tree: &Tree, args: &[&str]) -> crate::support::Run {
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--root")
+        .arg(&tree.root)
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux) runs");
+    crate::support::Run(output)
+}
+
+#[test]
+fn changing_the_tree_as_an_unprivileged_user_says_it_must_be_run_as_root() {
+    let tree = Tree::new("input-not-root");
+    let before = tree.snapshot();
+    for args in [
+        &["apply", "--commit", "--link", "opt/new/ls=usr/bin/ls"][..],
+        &["rollback", "--all"],
+        &["prune", "--all"],
+    ] {
+        let run = run_as_nobody(&tree, args).expect(2);
+        assert!(
+            run.stderr().contains("must be run as root"),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
+    assert_eq!(tree.snapshot(), before);
+    assert!(!tree.path("var").exists(), "the state directory was made");
+    // Looking changes nothing: no privilege needed.
+    run_as_nobody(&tree, &["status"]).expect(0);
+    run_as_nobody(&tree, &["plans"]).expect(0);
+}
