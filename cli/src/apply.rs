@@ -1,10 +1,10 @@
 //! `switchyard apply`: links from the command line, a plan file or a package directory, checked
-//! and (with --commit) switched; committed plans are recorded first.
+//! and (with --commit) switched; a commit's plan is recorded before its first change.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use switchyard::{ApplyMode, HealthProfile, LinkRequest, Plan, SafePath};
+use switchyard::{ApplyMode, Fact, FactSink, HealthProfile, LinkRequest, Plan, SafePath};
 
 use crate::args::{ApplyArgs, Checks, Cli, PolicyName};
 use crate::chroot::ChrootRunner;
@@ -12,6 +12,7 @@ use crate::error::CliError;
 use crate::paths::root_relative;
 use crate::plan_file::PlanFile;
 use crate::progress::{Progress, ProgressSink, ProgressSmoke};
+use crate::recording::Recorder;
 use crate::report;
 use crate::session;
 
@@ -67,18 +68,51 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
         inner: health,
         progress: progress.clone(),
     });
-    if args.commit {
-        session::store(cli).save(&plan)?;
-    }
-    let mut sink = ProgressSink {
-        inner: session::facts(cli)?,
-        progress: progress.clone(),
+    let store = session::store(cli);
+    let mut sink = ApplySink {
+        trail: ProgressSink {
+            inner: session::facts(cli)?,
+            progress: progress.clone(),
+        },
+        recorder: args.commit.then(|| Recorder::new(&store, &plan)),
     };
     let result = engine.apply(&plan, mode, &mut sink);
     progress.finish();
-    let applied = result?;
-    report::applied(cli, &applied, mode, &left_out)?;
+    let mut warnings = Vec::new();
+    let result = match sink.recorder.take() {
+        Some(recorder) => recorder.settle(
+            &engine,
+            &session::lock(cli),
+            result,
+            &mut sink.trail,
+            &mut warnings,
+        ),
+        None => result.map_err(CliError::from),
+    };
+    report::warn(&warnings);
+    report::applied(cli, &result?, mode, &left_out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where an apply's facts go: the audit trail and the progress line; a commit's recorder sees
+/// each on the way.
+struct ApplySink<'a> {
+    trail: ProgressSink,
+    recorder: Option<Recorder<'a>>,
+}
+
+impl FactSink for ApplySink<'_> {
+    fn record(&mut self, fact: &Fact) -> std::io::Result<()> {
+        let written = self.trail.record(fact);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.see(fact);
+        }
+        written
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.trail.sync()
+    }
 }
 
 /// Whether health checks enter the root (see `--checks`).

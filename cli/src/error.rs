@@ -63,13 +63,6 @@ pub enum CliError {
         source: io::Error,
     },
 
-    #[error("cannot create the lock's directory `{dir}`")]
-    LockDir {
-        dir: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-
     #[error("the root `{root}` cannot be entered for health checks: its path holds a NUL byte")]
     BadRoot { root: PathBuf },
 
@@ -88,6 +81,22 @@ pub enum CliError {
 
     #[error("cannot write the output")]
     Output(#[source] io::Error),
+
+    #[error("the plan could not be recorded, so its commit was rolled back")]
+    NotRecorded {
+        #[source]
+        source: switchyard::Error,
+    },
+
+    #[error(
+        "the plan could not be recorded ({record}), and rolling its commit back failed: it \
+         stands, unrecorded"
+    )]
+    NotRecordedNorUndone {
+        record: String,
+        #[source]
+        source: switchyard::Error,
+    },
 
     /// `rollback` of several plans stopped at one; `done` are the plans rolled back before it.
     #[error("rolling back plan {plan} failed")]
@@ -113,6 +122,8 @@ impl CliError {
         Class::Id(match self {
             CliError::Engine(e)
             | CliError::InPlanFile { source: e, .. }
+            | CliError::NotRecorded { source: e }
+            | CliError::NotRecordedNorUndone { source: e, .. }
             | CliError::RollbackStopped { source: e, .. } => e.id(),
             CliError::PlanFile { .. }
             | CliError::ReadPlanFile { .. }
@@ -124,7 +135,6 @@ impl CliError {
             | CliError::NoRoot { .. }
             | CliError::NotRoot { .. } => return Class::Usage,
             CliError::Facts { .. } | CliError::Output(_) => ErrorId::Audit,
-            CliError::LockDir { .. } => ErrorId::Locking,
         })
     }
 

@@ -7,6 +7,7 @@ mod error;
 mod paths;
 mod plan_file;
 mod progress;
+mod recording;
 mod report;
 mod rollback;
 mod session;

@@ -10,7 +10,7 @@ use switchyard::{
 use uuid::Uuid;
 
 use crate::args::Cli;
-use crate::error::{CLOSED_OUTPUT, CliError, chain};
+use crate::error::{CLOSED_OUTPUT, Class, CliError, chain};
 use crate::session::print_json;
 
 fn out(text: &str) -> Result<(), CliError> {
@@ -169,9 +169,46 @@ fn state_name(state: LinkState) -> &'static str {
     }
 }
 
-pub fn status(cli: &Cli, found: &[TargetStatus]) -> Result<(), CliError> {
+/// Something a command's result must not hide, though the command succeeded: on stderr, and
+/// with --json in the document's `warnings`.
+#[derive(Debug)]
+pub struct Warning {
+    pub class: Class,
+    pub message: String,
+}
+
+impl From<&switchyard::Error> for Warning {
+    fn from(e: &switchyard::Error) -> Warning {
+        Warning {
+            class: Class::Id(e.id()),
+            message: chain(e),
+        }
+    }
+}
+
+impl Warning {
+    fn json(&self) -> Value {
+        json!({"id": self.class.name(), "exit_code": self.class.exit_code(), "message": self.message})
+    }
+}
+
+/// Each warning on stderr.
+pub fn warn(warnings: &[Warning]) {
+    let mut err = std::io::stderr().lock();
+    for w in warnings {
+        // A closed stderr leaves no one to warn; the result still goes to stdout.
+        let _ = writeln!(err, "switchyard: warning: {}", w.message);
+    }
+}
+
+fn warnings_json(warnings: &[Warning]) -> Vec<Value> {
+    warnings.iter().map(Warning::json).collect()
+}
+
+pub fn status(cli: &Cli, found: &[TargetStatus], warnings: &[Warning]) -> Result<(), CliError> {
+    warn(warnings);
     if cli.json {
-        return print_json(&json!({ "targets": found }));
+        return print_json(&json!({ "targets": found, "warnings": warnings_json(warnings) }));
     }
     let mut text = String::new();
     for s in found {
@@ -190,7 +227,11 @@ pub fn status(cli: &Cli, found: &[TargetStatus]) -> Result<(), CliError> {
     out(&text)
 }
 
-pub fn plans(cli: &Cli, rows: &[(PlanRecord, Vec<TargetStatus>)]) -> Result<(), CliError> {
+pub fn plans(
+    cli: &Cli,
+    rows: &[(PlanRecord, Vec<TargetStatus>)],
+    unusable: &[(Uuid, switchyard::Error)],
+) -> Result<(), CliError> {
     let switched = |links: &[TargetStatus]| {
         links
             .iter()
@@ -198,17 +239,18 @@ pub fn plans(cli: &Cli, rows: &[(PlanRecord, Vec<TargetStatus>)]) -> Result<(), 
             .count()
     };
     if cli.json {
-        let plans: Vec<Value> = rows
-            .iter()
-            .map(|(record, links)| {
-                json!({
-                    "plan_id": record.plan_id,
-                    "recorded_at": record.recorded_at,
-                    "links": links.len(),
-                    "switched": switched(links),
-                })
+        let readable = rows.iter().map(|(record, links)| {
+            json!({
+                "plan_id": record.plan_id,
+                "recorded_at": record.recorded_at,
+                "links": links.len(),
+                "switched": switched(links),
             })
-            .collect();
+        });
+        let unusable = unusable
+            .iter()
+            .map(|(id, e)| json!({"plan_id": id, "error": Warning::from(e).json()}));
+        let plans: Vec<Value> = readable.chain(unusable).collect();
         return print_json(&json!({ "plans": plans }));
     }
     let mut text = String::new();
@@ -221,7 +263,10 @@ pub fn plans(cli: &Cli, rows: &[(PlanRecord, Vec<TargetStatus>)]) -> Result<(), 
             links.len()
         ));
     }
-    if rows.is_empty() {
+    for (id, e) in unusable {
+        text.push_str(&format!("{id} unreadable: {}\n", chain(e)));
+    }
+    if rows.is_empty() && unusable.is_empty() {
         text.push_str("no recorded plans\n");
     }
     out(&text)

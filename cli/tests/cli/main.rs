@@ -5,5 +5,6 @@ mod checks;
 mod input;
 mod output;
 mod rollback;
+mod state;
 mod status;
 mod support;
