@@ -154,7 +154,7 @@ pub struct RollbackArgs {
     pub force: bool,
 
     /// Then remove the sidecars of every target that is back to what it was, so its directory
-    /// gets its original listing (a later rollback of these plans has nothing to do).
+    /// gets its original listing, and the records of the plans nothing is left of.
     #[arg(long)]
     pub tidy: bool,
 }

@@ -132,15 +132,20 @@ fn put_back(
     let _held = lock.acquire()?;
     match previous {
         Some(record) => store.put(&record),
-        // Sidecars the undo left behind are found through the record (`rollback --tidy`):
-        // it goes only once none is left.
-        None if engine
-            .status(plan)?
-            .iter()
-            .all(|s| s.state == LinkState::NotApplied) =>
-        {
-            store.remove(plan.id())
-        }
-        None => Ok(()),
+        None => forget_if_gone(store, engine, plan).map(|_| ()),
     }
+}
+
+/// Removes the record of `plan` when nothing of the plan is left on disk (no sidecar of it
+/// beside any target), and says whether it did. While a sidecar is left, the record is how
+/// `rollback --tidy` finds it. Call holding the root's lock.
+pub fn forget_if_gone(store: &PlanStore, engine: &Switchyard, plan: &Plan) -> Result<bool, Error> {
+    let gone = engine
+        .status(plan)?
+        .iter()
+        .all(|s| s.state == LinkState::NotApplied);
+    if gone {
+        store.remove(plan.id())?;
+    }
+    Ok(gone)
 }

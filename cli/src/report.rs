@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::args::Cli;
 use crate::error::{CLOSED_OUTPUT, Class, CliError, chain};
+use crate::rollback::Tidied;
 use crate::session::print_json;
 
 fn out(text: &str) -> Result<(), CliError> {
@@ -80,20 +81,31 @@ pub fn applied(
     out(&text)
 }
 
-/// Rollbacks done, and with --tidy how many generations' sidecars were removed.
+/// Rollbacks done, and with --tidy how many generations' sidecars were removed and which
+/// plans' records went with them.
 pub fn rolled_back(
     cli: &Cli,
     done: &[(Uuid, RollbackReport)],
-    tidied: Option<usize>,
+    tidied: Option<&Tidied>,
 ) -> Result<(), CliError> {
     if cli.json {
-        return print_json(&json!({ "rolled_back": rolled_back_json(done), "tidied": tidied }));
+        return print_json(&json!({
+            "rolled_back": rolled_back_json(done),
+            "tidied": tidied.map(|t| t.removed),
+            "forgotten": tidied.map(|t| &t.forgotten),
+        }));
     }
     let mut text = rolled_back_text(done);
-    if let Some(removed) = tidied {
+    if let Some(tidied) = tidied {
         text.push_str(&format!(
-            "tidied: {removed} generations' sidecars removed\n"
+            "tidied: {} generations' sidecars removed\n",
+            tidied.removed
         ));
+        for id in &tidied.forgotten {
+            text.push_str(&format!(
+                "plan {id}: nothing of it is left, so its record is removed\n"
+            ));
+        }
     }
     out(&text)
 }
