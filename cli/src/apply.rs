@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use switchyard::{ApplyMode, Fact, FactSink, HealthProfile, LinkRequest, Plan, SafePath};
+use switchyard::{
+    ApplyMode, Decision, Fact, FactSink, HealthProfile, LinkRequest, Plan, SafePath, Stage,
+};
 
 use crate::args::{ApplyArgs, Checks, Cli, PolicyName};
 use crate::chroot::ChrootRunner;
@@ -13,7 +15,7 @@ use crate::paths::root_relative;
 use crate::plan_file::PlanFile;
 use crate::progress::{Progress, ProgressSink, ProgressSmoke};
 use crate::recording::Recorder;
-use crate::report;
+use crate::report::{self, Warning};
 use crate::session;
 
 /// Where `--from` looks for the names it links, in order.
@@ -64,7 +66,9 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
         })?;
         health = health.with_runner(runner);
     }
-    let engine = session::engine(cli, policy, args.commit)?.with_smoke(ProgressSmoke {
+    // A dry run is given the lock too, though it never takes it: without one, the engine
+    // would warn that a commit has no lock, which is not so.
+    let engine = session::engine(cli, policy, true)?.with_smoke(ProgressSmoke {
         inner: health,
         progress: progress.clone(),
     });
@@ -75,7 +79,13 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
             progress: progress.clone(),
         },
         recorder: args.commit.then(|| Recorder::new(&store, &plan)),
+        would_fail: Vec::new(),
     };
+    if !args.commit
+        && let Err(e) = session::require_root("apply --commit")
+    {
+        sink.would_fail.push(Warning::from(&e));
+    }
     let result = engine.apply(&plan, mode, &mut sink);
     progress.finish();
     let mut warnings = Vec::new();
@@ -89,16 +99,29 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
         ),
         None => result.map_err(CliError::from),
     };
-    report::warn(&warnings);
-    report::applied(cli, &result?, mode, &left_out)?;
-    Ok(ExitCode::SUCCESS)
+    let applied = match result {
+        Ok(applied) => applied,
+        Err(e) => {
+            report::warn(&warnings);
+            return Err(e);
+        }
+    };
+    // A dry run ends as its commit would: with the first gate's code.
+    let code = sink
+        .would_fail
+        .first()
+        .map_or(ExitCode::SUCCESS, |w| ExitCode::from(w.class.exit_code()));
+    warnings.extend(sink.would_fail);
+    report::applied(cli, &applied, mode, &left_out, &warnings)?;
+    Ok(code)
 }
 
 /// Where an apply's facts go: the audit trail and the progress line; a commit's recorder sees
-/// each on the way.
+/// each on the way, and a dry run's warnings of what its commit would fail are kept.
 struct ApplySink<'a> {
     trail: ProgressSink,
     recorder: Option<Recorder<'a>>,
+    would_fail: Vec<Warning>,
 }
 
 impl FactSink for ApplySink<'_> {
@@ -106,6 +129,12 @@ impl FactSink for ApplySink<'_> {
         let written = self.trail.record(fact);
         if let Some(recorder) = &mut self.recorder {
             recorder.see(fact);
+        }
+        if fact.decision == Decision::Warn
+            && fact.stage == Stage::Preflight
+            && let Some(id) = fact.error_id
+        {
+            self.would_fail.push(Warning::would_fail(id));
         }
         written
     }

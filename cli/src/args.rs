@@ -24,7 +24,9 @@ Examples:
   switchyard --root /srv/bookworm rollback 3f2a91c0
 
 Exit status:
-  0    success (a dry run that would succeed, a rollback with nothing left to do)
+  0    success (a dry run that would succeed, a rollback with nothing left to do); a dry run
+       whose commit would fail warns why on stderr (`warnings` with --json) and exits with
+       the status the commit would
   2    the command line or a plan file is wrong, or a command that changes the tree was run
        by a user other than root (E_USAGE)
   10-130  the engine's error ids: E_POLICY 10, E_OWNERSHIP 20, E_LOCKING 30,

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 use switchyard::{
-    ApplyMode, ApplyReport, LinkState, PlanRecord, PruneReport, RollbackReport, TargetStatus,
+    ApplyMode, ApplyReport, ErrorId, LinkState, PlanRecord, PruneReport, RollbackReport,
+    TargetStatus,
 };
 use uuid::Uuid;
 
@@ -24,7 +25,9 @@ pub fn applied(
     report: &ApplyReport,
     mode: ApplyMode,
     left_out: &[String],
+    warnings: &[Warning],
 ) -> Result<(), CliError> {
+    warn(warnings);
     let committed = mode == ApplyMode::Commit;
     let changed = report.actions.iter().filter(|a| a.changed).count();
     if cli.json {
@@ -47,6 +50,7 @@ pub fn applied(
             "changed": changed,
             "actions": actions,
             "left_out": left_out,
+            "warnings": warnings_json(warnings),
         }));
     }
     let mut text = String::new();
@@ -72,9 +76,14 @@ pub fn applied(
             report.plan_id
         ));
     } else {
+        let next = if warnings.is_empty() {
+            "add --commit to apply"
+        } else {
+            "a commit would fail: see the warnings"
+        };
         text.push_str(&format!(
             "plan {}: dry run, {changed} of {total} targets would be switched; nothing changed \
-             (add --commit to apply)\n",
+             ({next})\n",
             report.plan_id
         ));
     }
@@ -198,7 +207,33 @@ impl From<&switchyard::Error> for Warning {
     }
 }
 
+impl From<&CliError> for Warning {
+    fn from(e: &CliError) -> Warning {
+        Warning {
+            class: e.class(),
+            message: chain(e),
+        }
+    }
+}
+
 impl Warning {
+    /// A dry run's warning that its commit would fail with `id`. The engine's dry-run facts
+    /// carry the id alone (they are canonical, without messages that name host paths), so the
+    /// reason is told here.
+    pub fn would_fail(id: ErrorId) -> Warning {
+        let why = match id {
+            ErrorId::Rescue => {
+                ": no working rescue toolset would survive this plan; the root needs BusyBox, or \
+                 GNU cp, mv, ln, rm and cat that the plan does not replace"
+            }
+            _ => "",
+        };
+        Warning {
+            class: Class::Id(id),
+            message: format!("a commit would fail with {id} ({}){why}", id.exit_code()),
+        }
+    }
+
     fn json(&self) -> Value {
         json!({"id": self.class.name(), "exit_code": self.class.exit_code(), "message": self.message})
     }

@@ -22,10 +22,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode, CliError> {
     })?;
     // Up front, before a lock or a plan record is made: otherwise the first permission error
     // would surface from deep inside the engine, as whatever step met it.
-    if let Some(command) = changes_the_tree(&cli.command)
-        && !rustix::process::geteuid().is_root()
-    {
-        return Err(CliError::NotRoot { command });
+    if let Some(command) = changes_the_tree(&cli.command) {
+        require_root(command)?;
     }
     match &cli.command {
         Command::Apply(args) => crate::apply::run(cli, args),
@@ -33,6 +31,15 @@ pub fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Prune(args) => crate::rollback::prune(cli, args),
         Command::Status => crate::status::status(cli),
         Command::Plans => crate::status::plans(cli),
+    }
+}
+
+/// Refuses `command` unless this process runs as root.
+pub fn require_root(command: &'static str) -> Result<(), CliError> {
+    if rustix::process::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(CliError::NotRoot { command })
     }
 }
 

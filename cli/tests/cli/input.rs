@@ -245,6 +245,13 @@ fn changing_the_tree_as_an_unprivileged_user_says_it_must_be_run_as_root() {
             run.stderr()
         );
     }
+    // A dry run says what the commit would say, and ends as it would.
+    let run = run_as_nobody(&tree, &["apply", "--link", "opt/new/ls=usr/bin/ls"]).expect(2);
+    assert!(
+        run.stderr().contains("warning") && run.stderr().contains("must be run as root"),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(tree.snapshot(), before);
     assert!(!tree.path("var").exists(), "the state directory was made");
     // Looking changes nothing: no privilege needed.
