@@ -1,5 +1,6 @@
 //! The command's errors and their exit codes: the engine's table for the engine's errors, 2 for
-//! a wrong command line or plan file.
+//! a wrong command line or plan file (or a command that changes the tree run as another user
+//! than root), 141 for a closed stdout.
 
 use std::io;
 use std::path::PathBuf;
@@ -28,7 +29,8 @@ pub enum CliError {
     /// The engine refused a value of a plan file (a path); the id is the engine's.
     #[error("{at}")]
     InPlanFile {
-        at: At,
+        /// Boxed: beside the engine's error, the place would make every `Result` larger.
+        at: Box<At>,
         #[source]
         source: switchyard::Error,
     },

@@ -186,7 +186,7 @@ impl PlanFile {
     /// at its place.
     fn safe_path(&self, root: &Path, value: &Spanned<PathBuf>) -> Result<SafePath, CliError> {
         SafePath::new(root, root_relative(&value.value)).map_err(|source| CliError::InPlanFile {
-            at: self.at(value),
+            at: Box::new(self.at(value)),
             source,
         })
     }

@@ -152,9 +152,7 @@ pub fn failure(cli: &Cli, error: &CliError) -> ExitCode {
         _ => None,
     };
     let _ = if cli.json {
-        let mut document = json!({
-            "error": {"id": class.name(), "exit_code": class.exit_code(), "message": message},
-        });
+        let mut document = json!({ "error": problem(class, &message) });
         if let Some(done) = done {
             document["rolled_back"] = rolled_back_json(done).into();
         }
@@ -235,8 +233,13 @@ impl Warning {
     }
 
     fn json(&self) -> Value {
-        json!({"id": self.class.name(), "exit_code": self.class.exit_code(), "message": self.message})
+        problem(self.class, &self.message)
     }
+}
+
+/// An error or a warning in JSON: `{"id", "exit_code", "message"}`.
+fn problem(class: Class, message: &str) -> Value {
+    json!({"id": class.name(), "exit_code": class.exit_code(), "message": message})
 }
 
 /// Each warning on stderr.

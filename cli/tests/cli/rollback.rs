@@ -140,7 +140,7 @@ fn rollback_with_tidy_forgets_the_plans_nothing_is_left_of() {
     let ls = commit(&["opt/new/ls=usr/bin/ls"]);
     let cat = commit(&["opt/new/cat=usr/bin/cat"]);
     let run = tree.run(&["--json", "rollback", "--tidy", &cat]).expect(0);
-    assert_eq!(ids(), [ls.clone()]);
+    assert_eq!(ids(), std::slice::from_ref(&ls));
     assert_eq!(run.json()["forgotten"], serde_json::json!([cat]));
     assert!(tree.is_link("usr/bin/ls"), "the other plan's link is gone");
 
