@@ -84,6 +84,16 @@ pub enum CliError {
     #[error("cannot write the output")]
     Output(#[source] io::Error),
 
+    /// `--all` met a record it cannot use: without it, that plan's place in the order is
+    /// unknown.
+    #[error(
+        "--all needs every plan record; name the other plans by id, or move the damaged record away"
+    )]
+    UnusableRecord {
+        #[source]
+        source: switchyard::Error,
+    },
+
     #[error("the plan could not be recorded, so its commit was rolled back")]
     NotRecorded {
         #[source]
@@ -125,6 +135,7 @@ impl CliError {
             CliError::Engine(e)
             | CliError::InPlanFile { source: e, .. }
             | CliError::NotRecorded { source: e }
+            | CliError::UnusableRecord { source: e }
             | CliError::NotRecordedNorUndone { source: e, .. }
             | CliError::RollbackStopped { source: e, .. } => e.id(),
             CliError::PlanFile { .. }

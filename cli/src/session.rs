@@ -140,8 +140,8 @@ pub fn requested_plans(cli: &Cli, choice: &PlanChoice) -> Result<Vec<Plan>, CliE
         return Ok(vec![store.plan(&store.find(request)?)?]);
     }
     let recorded = recorded(cli)?;
-    if let Some((_, e)) = recorded.unusable.into_iter().next() {
-        return Err(e.into());
+    if let Some((_, source)) = recorded.unusable.into_iter().next() {
+        return Err(CliError::UnusableRecord { source });
     }
     if recorded.plans.is_empty() {
         return Err(switchyard::Error::UnknownPlan {
