@@ -24,17 +24,24 @@ Examples:
   switchyard --root /srv/bookworm rollback 3f2a91c0
 
 Exit status:
-  0    success (a dry run that would succeed, a rollback with nothing left to do)
-  2    the command line or a plan file is wrong
+  0    success (a dry run that would succeed, a rollback with nothing left to do); a dry run
+       whose commit would fail warns why on stderr (`warnings` with --json) and exits with
+       the status the commit would
+  2    the command line or a plan file is wrong, or a command that changes the tree was run
+       by a user other than root (E_USAGE)
   10-130  the engine's error ids: E_POLICY 10, E_OWNERSHIP 20, E_LOCKING 30,
        E_ATOMIC_SWAP 40, E_EXDEV 50, E_BACKUP_MISSING 60, E_RESTORE_FAILED 70, E_SMOKE 80,
-       E_DRIFT 90, E_RESCUE 100, E_NO_SPACE 110, E_READ_ONLY 120, E_AUDIT 130";
+       E_DRIFT 90, E_RESCUE 100, E_NO_SPACE 110, E_READ_ONLY 120, E_AUDIT 130
+  141  stdout was closed before the report was written (`| head`); the command itself ran
+       to its end
+With --json, a failure also prints {\"error\": {\"id\", \"exit_code\", \"message\"}} on stdout.";
 
 /// Replace files with symlinks and roll back exactly: switch a root's tools (GNU coreutils to
 /// uutils) and back, atomically, durably, with an audit trail.
 ///
-/// Paths in links and plan files are relative to the root. Committed plans are recorded in the
-/// root's var/lib/switchyard/plans, so rollback and status need only a plan id.
+/// Paths in links and plan files are relative to the root; a leading / is the root's own (as
+/// with `dpkg --root`). Committed plans are recorded in the root's var/lib/switchyard/plans, so
+/// rollback and status need only a plan id.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, after_help = EXAMPLES)]
 pub struct Cli {
@@ -60,8 +67,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 10)]
     pub lock_wait: u64,
 
-    /// Where health checks run: `root` enters the root (chroot, private mounts of /proc, /dev
-    /// and /sys) so its own libraries are used; `host` runs each target by its host path with
+    /// Where health checks run: `root` enters the root (chroot, with a /proc, a read-only /sys
+    /// and a minimal /dev of the check's own) so its own libraries are used; `host` runs each target by its host path with
     /// the host's libraries; `auto` is `root` when --root is not / and has a shell of its own.
     #[arg(long, global = true, value_enum, default_value_t = Checks::Auto)]
     pub checks: Checks,
@@ -86,14 +93,20 @@ pub enum PolicyName {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replace targets with links to sources: a dry run unless --commit.
+    #[command(after_help = "Example:\n  \
+        switchyard --root /srv/bookworm apply --commit --from usr/lib/cargo/bin/coreutils")]
     Apply(ApplyArgs),
-    /// Put back what recorded plans replaced.
+    /// Put back what recorded plans replaced, newest plan first.
+    #[command(after_help = "Example:\n  switchyard --root /srv/bookworm rollback --all --tidy")]
     Rollback(RollbackArgs),
     /// Every link of every recorded plan: switched, rolled back, drifted...
+    #[command(after_help = "Example:\n  switchyard --root /srv/bookworm --json status")]
     Status,
     /// Remove old backup generations of recorded plans.
+    #[command(after_help = "Example:\n  switchyard --root /srv/bookworm prune --all --keep 2")]
     Prune(PruneArgs),
     /// The recorded plans, oldest first.
+    #[command(after_help = "Example:\n  switchyard --root /srv/bookworm plans")]
     Plans,
 }
 
@@ -128,7 +141,7 @@ pub struct PlanChoice {
     )]
     pub plan: Option<String>,
 
-    /// Every recorded plan (rollback goes newest first).
+    /// Every recorded plan.
     #[arg(long)]
     pub all: bool,
 }
@@ -144,7 +157,7 @@ pub struct RollbackArgs {
     pub force: bool,
 
     /// Then remove the sidecars of every target that is back to what it was, so its directory
-    /// gets its original listing (a later rollback of these plans has nothing to do).
+    /// gets its original listing, and the records of the plans nothing is left of.
     #[arg(long)]
     pub tidy: bool,
 }
@@ -155,6 +168,15 @@ pub struct PruneArgs {
     pub plans: PlanChoice,
 
     /// Generations to keep of each target (at least one).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub keep: usize,
+}
+
+/// A count of one or more: keeping no generation would drop backups a rollback may need.
+fn at_least_one(given: &str) -> Result<usize, String> {
+    match given.parse::<usize>() {
+        Ok(0) => Err("keep at least one generation".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -3,14 +3,21 @@
 //! Debian release is checked with its own loader and libraries, and an absolute link in the
 //! root leads to the root's own file. The mounts belong to the child's namespace alone and go
 //! away with it; nothing is mounted in the caller's.
+//!
+//! What a check sees besides the root's files: a `proc` of its own (the host's processes, as
+//! the child shares their PID namespace), a fresh read-only `sysfs`, and a `/dev` on a tmpfs of
+//! its own with only `null`, `zero`, `full`, `random`, `urandom`, `tty` and the `fd`, `stdin`,
+//! `stdout` and `stderr` links: no block device of the host, and no way to write its kernel
+//! settings through /sys. It runs as root with the caller's capabilities and network.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use rustix::fs::{CWD, FileType, Mode};
 use rustix::mount::{MountFlags, MountPropagationFlags};
 use switchyard::{Outcome, ProgramRunner, SafePath, run_command};
 
@@ -66,15 +73,64 @@ impl ChrootRunner {
                 None,
             )?;
         }
-        for (from, to) in [(c"/dev", &self.dev), (c"/sys", &self.sys)] {
-            if let Some(to) = to {
-                rustix::mount::mount_bind_recursive(from, to.as_c_str())?;
-            }
+        if let Some(sys) = &self.sys {
+            rustix::mount::mount(
+                c"sysfs",
+                sys.as_c_str(),
+                c"sysfs",
+                MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+                None,
+            )?;
+        }
+        if let Some(dev) = &self.dev {
+            rustix::mount::mount(
+                c"tmpfs",
+                dev.as_c_str(),
+                c"tmpfs",
+                MountFlags::NOSUID | MountFlags::NOEXEC,
+                c"mode=0755,size=64k",
+            )?;
         }
         rustix::process::chroot(self.root.as_c_str())?;
         rustix::process::chdir(c"/")?;
+        if self.dev.is_some() {
+            populate_dev()?;
+        }
         Ok(())
     }
+}
+
+/// The character devices of a minimal `/dev`: path, major, minor.
+const DEVICES: [(&CStr, u32, u32); 6] = [
+    (c"/dev/null", 1, 3),
+    (c"/dev/zero", 1, 5),
+    (c"/dev/full", 1, 7),
+    (c"/dev/random", 1, 8),
+    (c"/dev/urandom", 1, 9),
+    (c"/dev/tty", 5, 0),
+];
+
+/// The links of a minimal `/dev` into the child's own `/proc`.
+const DEV_LINKS: [(&CStr, &CStr); 4] = [
+    (c"/dev/fd", c"/proc/self/fd"),
+    (c"/dev/stdin", c"/proc/self/fd/0"),
+    (c"/dev/stdout", c"/proc/self/fd/1"),
+    (c"/dev/stderr", c"/proc/self/fd/2"),
+];
+
+/// Fills the fresh `/dev` tmpfs, inside the root: between fork and exec like `enter`.
+fn populate_dev() -> std::io::Result<()> {
+    let everyone = Mode::from_raw_mode(0o666);
+    for (path, major, minor) in DEVICES {
+        let dev = rustix::fs::makedev(major, minor);
+        rustix::fs::mknodat(CWD, path, FileType::CharacterDevice, everyone, dev)?;
+        // mknod's mode is cut by the umask; every user may use these devices.
+        rustix::fs::chmod(path, everyone)?;
+    }
+    for (link, dest) in DEV_LINKS {
+        rustix::fs::symlinkat(dest, CWD, link)?;
+    }
+    Ok(())
 }
 
 impl ProgramRunner for ChrootRunner {

@@ -4,8 +4,10 @@ mod apply;
 mod args;
 mod chroot;
 mod error;
+mod paths;
 mod plan_file;
 mod progress;
+mod recording;
 mod report;
 mod rollback;
 mod session;
@@ -19,9 +21,6 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match session::run(&cli) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("switchyard: {}", error::chain(&e));
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => report::failure(&cli, &e),
     }
 }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::args::{Cli, PolicyName, PruneArgs, RollbackArgs};
 use crate::error::CliError;
 use crate::progress::{Progress, ProgressSink};
+use crate::recording::forget_if_gone;
 use crate::report;
 use crate::session;
 
@@ -26,24 +27,44 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<ExitCode, CliError> {
         let result = engine.rollback(plan, RollbackOptions { force: args.force }, &mut sink);
         match result {
             Ok(r) => done.push((plan.id(), r)),
-            Err(e) => {
+            Err(source) => {
                 progress.finish();
-                report::rolled_back(cli, &done, None)?;
-                return Err(e.into());
+                return Err(CliError::RollbackStopped {
+                    plan: plan.id(),
+                    done,
+                    source,
+                });
             }
         }
     }
     progress.finish();
     let mut tidied = None;
     if args.tidy {
-        let mut removed = 0;
+        let mut tidy = Tidied::default();
         for plan in &plans {
-            removed += engine.tidy(plan, &mut sink)?.removed;
+            tidy.removed += engine.tidy(plan, &mut sink)?.removed;
         }
-        tidied = Some(removed);
+        // Under the lock, so no commit of these plans comes between the look and the removal.
+        let _held = session::lock(cli).acquire()?;
+        let store = session::store(cli);
+        for plan in &plans {
+            if forget_if_gone(&store, &engine, plan)? {
+                tidy.forgotten.push(plan.id());
+            }
+        }
+        tidied = Some(tidy);
     }
-    report::rolled_back(cli, &done, tidied)?;
+    report::rolled_back(cli, &done, tidied.as_ref())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `rollback --tidy` removed.
+#[derive(Debug, Default)]
+pub struct Tidied {
+    /// Generations whose sidecars were removed, over all targets.
+    pub removed: usize,
+    /// Plans nothing was left of, whose records went too.
+    pub forgotten: Vec<Uuid>,
 }
 
 /// Removes all but the newest `--keep` generations of each target of the requested plans.

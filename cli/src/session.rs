@@ -4,12 +4,27 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use switchyard::{FactSink, FileLock, JsonlSink, PlanStore, Policy, Switchyard};
+use switchyard::{FactSink, FileLock, JsonlSink, Plan, PlanRecord, PlanStore, Policy, Switchyard};
+use uuid::Uuid;
 
 use crate::args::{Cli, Command, PlanChoice, PolicyName};
 use crate::error::CliError;
 
 pub fn run(cli: &Cli) -> Result<ExitCode, CliError> {
+    let root_is_dir = std::fs::metadata(&cli.root).and_then(|meta| {
+        meta.is_dir()
+            .then_some(())
+            .ok_or_else(|| std::io::ErrorKind::NotADirectory.into())
+    });
+    root_is_dir.map_err(|source| CliError::NoRoot {
+        root: cli.root.clone(),
+        source,
+    })?;
+    // Up front, before a lock or a plan record is made: otherwise the first permission error
+    // would surface from deep inside the engine, as whatever step met it.
+    if let Some(command) = changes_the_tree(&cli.command) {
+        require_root(command)?;
+    }
     match &cli.command {
         Command::Apply(args) => crate::apply::run(cli, args),
         Command::Rollback(args) => crate::rollback::rollback(cli, args),
@@ -19,8 +34,28 @@ pub fn run(cli: &Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-/// The state directory inside the root: plan records and the lock.
-const STATE_DIR: &str = "var/lib/switchyard";
+/// Refuses `command` unless this process runs as root.
+pub fn require_root(command: &'static str) -> Result<(), CliError> {
+    if rustix::process::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(CliError::NotRoot { command })
+    }
+}
+
+/// The command as the user named it, when it changes the tree.
+fn changes_the_tree(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Apply(args) if args.commit => Some("apply --commit"),
+        Command::Rollback(_) => Some("rollback"),
+        Command::Prune(_) => Some("prune"),
+        Command::Apply(_) | Command::Status | Command::Plans => None,
+    }
+}
+
+/// The root's lock, inside the root beside its plan records (`switchyard::PLANS_DIR`), made
+/// there when first taken.
+const LOCK_FILE: &str = "var/lib/switchyard/lock";
 
 pub fn store(cli: &Cli) -> PlanStore {
     PlanStore::new(&cli.root)
@@ -35,15 +70,12 @@ pub fn engine(cli: &Cli, policy: PolicyName, locked: bool) -> Result<Switchyard,
     if !locked {
         return Ok(engine);
     }
-    let dir = cli.root.join(STATE_DIR);
-    std::fs::create_dir_all(&dir).map_err(|source| CliError::LockDir {
-        dir: dir.clone(),
-        source,
-    })?;
-    Ok(engine.with_lock(FileLock::new(
-        dir.join("lock"),
-        Duration::from_secs(cli.lock_wait),
-    )))
+    Ok(engine.with_lock(lock(cli)))
+}
+
+/// The root's lock, as every mutating command takes it.
+pub fn lock(cli: &Cli) -> FileLock {
+    FileLock::in_root(&cli.root, LOCK_FILE, Duration::from_secs(cli.lock_wait))
 }
 
 /// The audit trail: appended to `--facts FILE`, or kept nowhere.
@@ -76,21 +108,46 @@ pub fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
     writeln!(out).map_err(CliError::Output)
 }
 
-/// The plans a `PLAN_ID | --all` request names, oldest first; an error when none matches.
-pub fn requested_plans(cli: &Cli, choice: &PlanChoice) -> Result<Vec<switchyard::Plan>, CliError> {
+/// The root's recorded plans: the usable ones in commit order (oldest first), and the others
+/// with why each cannot be used.
+pub struct Recorded {
+    pub plans: Vec<(PlanRecord, Plan)>,
+    pub unusable: Vec<(Uuid, switchyard::Error)>,
+}
+
+pub fn recorded(cli: &Cli) -> Result<Recorded, CliError> {
     let store = store(cli);
-    let records = match &choice.plan {
-        Some(request) if !choice.all => vec![store.find(request)?],
-        _ => store.list()?,
+    let listed = store.list()?;
+    let mut recorded = Recorded {
+        plans: Vec::new(),
+        unusable: listed.unreadable,
     };
-    if records.is_empty() {
+    for record in listed.records {
+        match store.plan(&record) {
+            Ok(plan) => recorded.plans.push((record, plan)),
+            Err(e) => recorded.unusable.push((record.plan_id, e)),
+        }
+    }
+    Ok(recorded)
+}
+
+/// The plans a `PLAN_ID | --all` request names, oldest first; an error when none matches, or
+/// when one it needs is unusable (`--all` needs them all: without a record, its place in the
+/// order is unknown).
+pub fn requested_plans(cli: &Cli, choice: &PlanChoice) -> Result<Vec<Plan>, CliError> {
+    if let Some(request) = choice.plan.as_deref().filter(|_| !choice.all) {
+        let store = store(cli);
+        return Ok(vec![store.plan(&store.find(request)?)?]);
+    }
+    let recorded = recorded(cli)?;
+    if let Some((_, source)) = recorded.unusable.into_iter().next() {
+        return Err(CliError::UnusableRecord { source });
+    }
+    if recorded.plans.is_empty() {
         return Err(switchyard::Error::UnknownPlan {
             request: "--all".to_owned(),
         }
         .into());
     }
-    Ok(records
-        .iter()
-        .map(|r| store.plan(r))
-        .collect::<Result<_, _>>()?)
+    Ok(recorded.plans.into_iter().map(|(_, plan)| plan).collect())
 }

@@ -7,14 +7,14 @@
 //! | `E_LOCKING`        | 30   | no lock manager, or the lock was not acquired in time           |
 //! | `E_ATOMIC_SWAP`    | 40   | a swap step (temp link, exchange, rename, fsync) failed         |
 //! | `E_EXDEV`          | 50   | the backup store is on another filesystem and copying is forbidden |
-//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar, or the plan's link with no record of the plan's change to it, or a damaged sidecar or plan record |
+//! | `E_BACKUP_MISSING` | 60   | rollback found neither the backup nor the displaced object, or a backup lost its sidecar, or the plan's link with no record of the plan's change to it, or a damaged sidecar |
 //! | `E_RESTORE_FAILED` | 70   | rollback could not put the prior object back, or a failed apply could not undo itself (the error names the target and where the original is kept; its sidecar stays, so a later rollback restores it) |
 //! | `E_SMOKE`          | 80   | no smoke runner, or a swapped target failed its health check    |
 //! | `E_DRIFT`          | 90   | the target is not what the swap placed: someone else changed it (even to a copy equal to the prior object), it changed between preflight and the swap, or a later plan's swap covers it |
 //! | `E_RESCUE`         | 100  | no working rescue toolset survives the plan                     |
 //! | `E_NO_SPACE`       | 110  | the filesystem or quota is full                                 |
 //! | `E_READ_ONLY`      | 120  | the filesystem is mounted read-only                             |
-//! | `E_AUDIT`          | 130  | the audit trail could not be written; the operation still ran to a safe end (undo, health check, automatic rollback) and the error carries its own outcome |
+//! | `E_AUDIT`          | 130  | the audit trail could not be written (the operation still ran to a safe end — undo, health check, automatic rollback — and the error carries its own outcome); or a plan record could not be written or read, or is damaged (the sidecars still tell what was swapped) |
 
 use std::fmt;
 use std::io;
@@ -422,6 +422,9 @@ impl Error {
                 source,
                 match step {
                     Step::ResolveParent => ErrorId::Policy,
+                    // A plan record is the engine's account of a commit, like the audit trail;
+                    // no swap step failed.
+                    Step::WritePlanRecord | Step::ReadPlanRecord => ErrorId::Audit,
                     _ => ErrorId::AtomicSwap,
                 },
             ),
@@ -432,8 +435,7 @@ impl Error {
             | Error::BackupMissing { .. }
             | Error::BadSidecar { .. }
             | Error::SidecarMissing { .. }
-            | Error::NoRecord { .. }
-            | Error::BadPlanRecord { .. } => ErrorId::BackupMissing,
+            | Error::NoRecord { .. } => ErrorId::BackupMissing,
             Error::Restore { source, .. } => errno_id(source, ErrorId::RestoreFailed),
             Error::Stranded { .. } | Error::UndoFailed { .. } => ErrorId::RestoreFailed,
             Error::Drift { .. } | Error::DriftNotReplaceable { .. } | Error::Covered { .. } => {
@@ -444,6 +446,8 @@ impl Error {
             // A full or read-only filesystem under the sink is still an audit failure: the
             // engine's own state is what `outcome` reports.
             Error::AuditTrail { .. } => ErrorId::Audit,
+            // A damaged record loses no backup (the sidecars are the truth), only the account.
+            Error::BadPlanRecord { .. } => ErrorId::Audit,
         }
     }
 

@@ -167,14 +167,14 @@ pub use facts::{
     canonical_jsonl,
 };
 pub use health_profile::{Expect, HealthCheck, HealthProfile};
-pub use lock::FileLock;
+pub use lock::{FileLock, LockGuard};
 pub use path::SafePath;
 pub use plan::{Action, ActionKind, LinkRequest, Plan, Request, RestoreRequest};
 pub use policy::{LinkStyle, Policy};
 pub use process::CheckFailure;
 pub use program::{HostRunner, Outcome, ProgramRunner, run_command};
 pub use prune::PruneReport;
-pub use record::{PLAN_RECORD_SCHEMA, PLANS_DIR, PlanRecord, PlanStore, RecordedRequest};
+pub use record::{PLAN_RECORD_SCHEMA, PLANS_DIR, PlanRecord, PlanStore, RecordedRequest, Records};
 pub use rescue::RescueProfile;
 pub use rollback::{RollbackOptions, RollbackReport};
 pub use smoke::{CommandSmoke, SmokeRunner};

@@ -4,8 +4,13 @@
 //! Each committed plan is written to `var/lib/switchyard/plans/<plan id>.json` inside its root
 //! before any swap of the commit, with the sidecars' guarantees: the directories are resolved
 //! inside the root, the record is written under a temporary name, synced, renamed into place,
-//! and its directory synced. A record is only a list of requests; the sidecars beside the
-//! targets stay the truth about what was swapped.
+//! and its directory synced. A record is only a list of requests and its place in the order
+//! of commits; the sidecars beside the targets stay the truth about what was swapped.
+//!
+//! Records are ordered by a sequence number, one more than the highest recorded, given when a
+//! record is saved (under the root's lock): the order `rollback --all` undoes them in, which
+//! no clock stepping back can change. A damaged record is reported on its own, by the plan id
+//! its file name carries, and blocks only what needs it.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
@@ -21,8 +26,8 @@ use crate::plan::{ActionKind, LinkRequest, Plan, Request, RestoreRequest};
 use crate::sys;
 use crate::tree::{Root, SyncSet};
 
-/// The plan record schema this engine writes and reads.
-pub const PLAN_RECORD_SCHEMA: u32 = 1;
+/// The plan record schema this engine writes and reads (2: with `sequence`).
+pub const PLAN_RECORD_SCHEMA: u32 = 2;
 
 /// Where plan records live, relative to the root.
 pub const PLANS_DIR: &str = "var/lib/switchyard/plans";
@@ -33,9 +38,28 @@ pub const PLANS_DIR: &str = "var/lib/switchyard/plans";
 pub struct PlanRecord {
     pub schema_version: u32,
     pub plan_id: Uuid,
-    /// When the plan was last recorded (RFC 3339, UTC): the order `rollback --all` undoes in.
+    /// The record's place among the root's records: a later commit has a higher one. The
+    /// order `rollback --all` undoes in.
+    pub sequence: u64,
+    /// When the plan was last recorded (RFC 3339, UTC), for people; not an order.
     pub recorded_at: String,
     pub requests: Vec<RecordedRequest>,
+}
+
+/// A record's schema version alone, read first so that a record of another schema is refused
+/// as such rather than as malformed.
+#[derive(Deserialize)]
+struct Schema {
+    schema_version: u32,
+}
+
+/// The records of a root.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// The readable ones, in commit order (oldest first).
+    pub records: Vec<PlanRecord>,
+    /// The damaged or unreadable ones, by the plan id their file name carries.
+    pub unreadable: Vec<(Uuid, Error)>,
 }
 
 /// One request of a recorded plan.
@@ -47,8 +71,8 @@ pub enum RecordedRequest {
 }
 
 impl Plan {
-    /// The plan as a record, stamped with the current time.
-    pub fn record(&self) -> PlanRecord {
+    /// The plan as a record at `sequence`, stamped with the current time.
+    pub fn record(&self, sequence: u64) -> PlanRecord {
         let requests = self
             .actions()
             .iter()
@@ -65,6 +89,7 @@ impl Plan {
         PlanRecord {
             schema_version: PLAN_RECORD_SCHEMA,
             plan_id: self.id(),
+            sequence,
             recorded_at: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
             requests,
         }
@@ -121,10 +146,20 @@ impl PlanStore {
         PlanStore { root: root.into() }
     }
 
-    /// Records `plan` durably (replacing an earlier record of the same plan, which refreshes
-    /// its time). Call before committing the plan, so a crash mid-commit leaves it findable.
+    /// Records `plan` durably as the newest of the root's records (replacing an earlier record
+    /// of the same plan, which moves it to the end). Call holding the root's lock, once the
+    /// commit passed preflight and before its first change, so a crash mid-commit leaves it
+    /// findable and in its place.
     pub fn save(&self, plan: &Plan) -> Result<PlanRecord, Error> {
-        let record = plan.record();
+        let newest = self.list()?.records.last().map_or(0, |r| r.sequence);
+        let record = plan.record(newest + 1);
+        self.put(&record)?;
+        Ok(record)
+    }
+
+    /// Writes `record` durably as it is (replacing one of the same plan): to put back the
+    /// record a failed commit replaced.
+    pub fn put(&self, record: &PlanRecord) -> Result<(), Error> {
         let io = |source| Error::Io {
             target: PLANS_DIR.to_owned(),
             step: Step::WritePlanRecord,
@@ -138,7 +173,7 @@ impl PlanStore {
         let name = file_name(record.plan_id);
         let mut temp = name.clone();
         temp.push(".tmp");
-        let mut json = serde_json::to_vec_pretty(&record).map_err(|e| io(io::Error::other(e)))?;
+        let mut json = serde_json::to_vec_pretty(record).map_err(|e| io(io::Error::other(e)))?;
         json.push(b'\n');
         // A temporary left by an earlier save of this plan that died is the engine's; a file of
         // anyone else's under that name stays, and the save fails naming it.
@@ -163,44 +198,78 @@ impl PlanStore {
         }
         sync.add(&dir);
         sync.sync_dirs()?;
-        Ok(record)
+        Ok(())
     }
 
-    /// Every recorded plan, oldest first. A root with no records has none.
-    pub fn list(&self) -> Result<Vec<PlanRecord>, Error> {
+    /// Removes the record of plan `id` durably; a record that is not there is fine. For a
+    /// plan nothing of which is left to roll back or tidy; call holding the root's lock.
+    pub fn remove(&self, id: Uuid) -> Result<(), Error> {
         let Some(dir) = self.open_dir()? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
-        let names = sys::read_dir_names(dir.fd()).map_err(read_err(PLANS_DIR))?;
-        let mut records = Vec::new();
-        for name in names {
-            let Some(id) = record_id(&name) else {
-                continue;
-            };
-            records.push(self.read(&dir, id)?);
+        let io = |source| Error::Io {
+            target: shown(id),
+            step: Step::WritePlanRecord,
+            source,
+        };
+        if sys::unlink_if_exists(dir.fd(), &file_name(id)).map_err(io)? {
+            sys::fsync(dir.fd()).map_err(io)?;
         }
-        records.sort_by(|a, b| (&a.recorded_at, a.plan_id).cmp(&(&b.recorded_at, b.plan_id)));
-        Ok(records)
+        Ok(())
+    }
+
+    /// Every record, the readable ones in commit order. A root with no records has none; a
+    /// damaged record is listed apart, so it hides no other.
+    pub fn list(&self) -> Result<Records, Error> {
+        let mut listed = Records::default();
+        let Some(dir) = self.open_dir()? else {
+            return Ok(listed);
+        };
+        for id in self.ids(&dir)? {
+            match self.read(&dir, id) {
+                Ok(record) => listed.records.push(record),
+                Err(e) => listed.unreadable.push((id, e)),
+            }
+        }
+        listed.records.sort_by_key(|r| (r.sequence, r.plan_id));
+        Ok(listed)
+    }
+
+    /// The record of plan `id`, if there is one.
+    pub fn get(&self, id: Uuid) -> Result<Option<PlanRecord>, Error> {
+        let Some(dir) = self.open_dir()? else {
+            return Ok(None);
+        };
+        if !self.ids(&dir)?.contains(&id) {
+            return Ok(None);
+        }
+        self.read(&dir, id).map(Some)
     }
 
     /// The recorded plan whose id is, or starts with, `request` (at least one character).
+    /// Matched on the records' file names; only the match is read, so another damaged record
+    /// is no obstacle.
     pub fn find(&self, request: &str) -> Result<PlanRecord, Error> {
+        let unknown = || Error::UnknownPlan {
+            request: request.to_owned(),
+        };
         let wanted = request.to_ascii_lowercase();
-        let mut found: Vec<PlanRecord> = self
-            .list()?
+        let Some(dir) = self.open_dir()? else {
+            return Err(unknown());
+        };
+        let found: Vec<Uuid> = self
+            .ids(&dir)?
             .into_iter()
-            .filter(|r| !wanted.is_empty() && r.plan_id.to_string().starts_with(&wanted))
+            .filter(|id| !wanted.is_empty() && id.to_string().starts_with(&wanted))
             .collect();
-        match found.len() {
-            0 => Err(Error::UnknownPlan {
-                request: request.to_owned(),
-            }),
-            1 => Ok(found.remove(0)),
+        match found[..] {
+            [] => Err(unknown()),
+            [id] => self.read(&dir, id),
             _ => Err(Error::AmbiguousPlan {
                 request: request.to_owned(),
                 matches: found
                     .iter()
-                    .map(|r| r.plan_id.to_string())
+                    .map(Uuid::to_string)
                     .collect::<Vec<_>>()
                     .join(", "),
             }),
@@ -221,25 +290,42 @@ impl PlanStore {
         }
     }
 
+    /// The plan ids the record files of `dir` are named by, sorted.
+    fn ids(&self, dir: &crate::tree::Dir) -> Result<Vec<Uuid>, Error> {
+        let names = sys::read_dir_names(dir.fd()).map_err(read_err(PLANS_DIR))?;
+        let mut ids: Vec<Uuid> = names.iter().filter_map(|name| record_id(name)).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
     fn read(&self, dir: &crate::tree::Dir, id: Uuid) -> Result<PlanRecord, Error> {
-        let name = file_name(id);
-        let shown = format!("{PLANS_DIR}/{}", name.to_string_lossy());
+        let shown = shown(id);
         let mut text = String::new();
-        sys::open_read(dir.fd(), &name)
+        sys::open_read(dir.fd(), &file_name(id))
             .and_then(|mut f| f.read_to_string(&mut text))
             .map_err(read_err(&shown))?;
-        let record: PlanRecord = serde_json::from_str(&text).map_err(|e| Error::BadPlanRecord {
+        let bad = |reason: String| Error::BadPlanRecord {
             record: shown.clone(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let schema: Schema = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if schema.schema_version != PLAN_RECORD_SCHEMA {
+            return Err(bad(format!(
+                "schema version {} (this engine reads {PLAN_RECORD_SCHEMA})",
+                schema.schema_version
+            )));
+        }
+        let record: PlanRecord = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if record.plan_id != id {
-            return Err(Error::BadPlanRecord {
-                record: shown,
-                reason: format!("it holds plan {}", record.plan_id),
-            });
+            return Err(bad(format!("it holds plan {}", record.plan_id)));
         }
         Ok(record)
     }
+}
+
+/// A record's path as messages name it.
+fn shown(id: Uuid) -> String {
+    format!("{PLANS_DIR}/{}", file_name(id).to_string_lossy())
 }
 
 fn read_err(target: &str) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -291,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_record_gives_its_plan_back_over_any_root() {
-        let record = plan("/a").record();
+        let record = plan("/a").record(1);
         let text = serde_json::to_string(&record).unwrap();
         let read: PlanRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(
@@ -302,12 +388,12 @@ mod tests {
 
     #[test]
     fn an_altered_record_is_refused() {
-        let mut record = plan("/a").record();
+        let mut record = plan("/a").record(1);
         record.requests.pop();
         let err = Plan::from_record(Path::new("/a"), &record).unwrap_err();
         assert!(matches!(err, Error::BadPlanRecord { .. }), "{err}");
 
-        let mut escaping = plan("/a").record();
+        let mut escaping = plan("/a").record(1);
         escaping.requests[0] = RecordedRequest::Restore {
             target: PathBuf::from("../etc/passwd"),
         };

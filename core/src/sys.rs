@@ -269,6 +269,18 @@ pub(crate) fn open_read(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// `openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW, 0600)`: a lock file, made when missing,
+/// never through a symlink.
+pub(crate) fn open_lock(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(File::from(fd))
+}
+
 /// `openat(dir, name, O_WRONLY | O_CREAT | O_EXCL, 0600)`: a new private file.
 pub(crate) fn create_new(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
     let fd = rustix::fs::openat(

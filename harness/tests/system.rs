@@ -7,13 +7,16 @@
 //! coreutils while switched and expects the rollback's drift refusal, every reinstalled file kept.
 //!
 //! The `switchyard` binary is the one cargo built beside this test (`cargo test --workspace`
-//! builds it); the root is cached under `$FSMATRIX_WORK_DIR/system-cache`.
+//! builds it); the root is cached under `$FSMATRIX_WORK_DIR/system-cache`, made from the Debian
+//! mirror `$FSMATRIX_DEBIAN_MIRROR` names (the one `fsmatrix image bootstrap` uses too; by
+//! default deb.debian.org), one cache per mirror.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use switchyard_harness::docker::{DEFAULT_MIRROR, MIRROR_ENV};
 use switchyard_harness::error::chain;
 use switchyard_harness::fs_kind::FsKind;
 use switchyard_harness::system;
@@ -26,13 +29,25 @@ fn work_dir() -> PathBuf {
         .map_or_else(|| PathBuf::from(DEFAULT_WORK_DIR), PathBuf::from)
 }
 
+/// The mirror `FSMATRIX_DEBIAN_MIRROR` names, read as `fsmatrix image bootstrap` reads it; unset,
+/// the default.
+fn mirror() -> Result<String, String> {
+    match std::env::var(MIRROR_ENV) {
+        Ok(mirror) => Ok(mirror),
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_MIRROR.to_owned()),
+        Err(e) => Err(format!("{MIRROR_ENV}: {e}")),
+    }
+}
+
 static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// The cached root, made by the first trial that needs it.
 fn root() -> Result<&'static Path, Failed> {
     ROOT.get_or_init(|| {
-        system::cached_root(&work_dir(), &mut |line| eprintln!("debootstrap: {line}"))
-            .map_err(|e| chain(&e))
+        system::cached_root(&work_dir(), &mirror()?, &mut |line| {
+            eprintln!("debootstrap: {line}");
+        })
+        .map_err(|e| chain(&e))
     })
     .as_deref()
     .map_err(|e| Failed::from(e.as_str()))

@@ -152,3 +152,43 @@ fn facts_go_to_the_audit_trail_file() {
         .collect();
     assert!(stages.contains(&"\"apply.result\"".to_owned()), "{text}");
 }
+
+/// A dry run goes through the commit's gates: one the commit would fail is a warning, and the
+/// dry run exits with the commit's code. The lock, which a dry run never takes, is no warning.
+#[test]
+fn a_dry_run_warns_of_what_the_commit_would_fail_and_exits_with_its_code() {
+    let tree = Tree::new("apply-dry-run-warnings");
+    let aside = tree.dir.join("busybox");
+    fs::rename(tree.path("usr/bin/busybox"), &aside).unwrap();
+    let run = tree.run(&["apply", "--from", "opt/new"]).expect(100);
+    assert!(
+        run.stderr().contains("warning") && run.stderr().contains("E_RESCUE"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("BusyBox"), "{}", run.stderr());
+    assert!(!run.stderr().contains("lock"), "{}", run.stderr());
+    assert!(
+        run.stdout().contains("would be switched"),
+        "{}",
+        run.stdout()
+    );
+    let report = tree
+        .run(&["--json", "apply", "--from", "opt/new"])
+        .expect(100)
+        .json();
+    assert_eq!(report["committed"], false);
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{report}");
+    assert_eq!(warnings[0]["id"], "E_RESCUE");
+    assert_eq!(warnings[0]["exit_code"], 100);
+    tree.run(&["apply", "--commit", "--from", "opt/new"])
+        .expect(100);
+
+    fs::rename(&aside, tree.path("usr/bin/busybox")).unwrap();
+    let report = tree
+        .run(&["--json", "apply", "--from", "opt/new"])
+        .expect(0)
+        .json();
+    assert_eq!(report["warnings"], serde_json::json!([]));
+}

@@ -85,3 +85,27 @@ fn checks_on_the_host_do_not_see_the_root() {
     assert!(run.stderr().contains("status 3"), "{}", run.stderr());
     assert!(!tree.is_link("usr/bin/probe"));
 }
+
+/// A check inside the root may not write the host's /sys, nor reach the host's devices: /sys is
+/// a fresh read-only sysfs, /dev a few character devices on a tmpfs of the child's own.
+#[test]
+fn checks_inside_the_root_see_a_read_only_sys_and_a_minimal_dev() {
+    let tree = system("checks-sys-dev");
+    tree.file(
+        "opt/new/probe",
+        "#!/bin/sh\n\
+         busybox grep -q '^sysfs /sys sysfs ro,' /proc/mounts || exit 4\n\
+         [ \"$(busybox ls /dev | busybox tr '\\n' ' ')\" = \
+           'fd full null random stderr stdin stdout tty urandom zero ' ] || exit 5\n\
+         [ -c /dev/null ] && [ -c /dev/urandom ] && [ -d /dev/fd/ ] || exit 6\n\
+         echo ok > /dev/null || exit 7\n",
+    );
+    let run = apply(&tree, "root");
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(tree.is_link("usr/bin/probe"));
+    assert_eq!(mounts_under(&tree.root), Vec::<String>::new());
+    assert!(
+        fs::read_dir(tree.path("dev")).unwrap().next().is_none(),
+        "the root's own /dev was written"
+    );
+}

@@ -3,6 +3,8 @@
 mod apply;
 mod checks;
 mod input;
+mod output;
 mod rollback;
+mod state;
 mod status;
 mod support;

@@ -114,3 +114,45 @@ fn rollback_with_tidy_leaves_no_sidecar_behind() {
     assert_eq!(run.json()["tidied"], 5);
     assert_eq!((listing(), tree.snapshot()), before);
 }
+
+/// Once tidy removed every sidecar of a plan, nothing of it is left to roll back or show: its
+/// record goes too. A plan still switched, or with a sidecar tidy kept, keeps its record.
+#[test]
+fn rollback_with_tidy_forgets_the_plans_nothing_is_left_of() {
+    let tree = Tree::new("rollback-tidy-forgets");
+    let commit = |links: &[&str]| -> String {
+        let mut args = vec!["--json", "apply", "--commit"];
+        for link in links {
+            args.extend(["--link", link]);
+        }
+        let run = tree.run(&args).expect(0);
+        run.json()["plan_id"].as_str().unwrap().to_owned()
+    };
+    let ids = || -> Vec<String> {
+        let plans = tree.run(&["--json", "plans"]).expect(0).json();
+        plans["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["plan_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let ls = commit(&["opt/new/ls=usr/bin/ls"]);
+    let cat = commit(&["opt/new/cat=usr/bin/cat"]);
+    let run = tree.run(&["--json", "rollback", "--tidy", &cat]).expect(0);
+    assert_eq!(ids(), std::slice::from_ref(&ls));
+    assert_eq!(run.json()["forgotten"], serde_json::json!([cat]));
+    assert!(tree.is_link("usr/bin/ls"), "the other plan's link is gone");
+
+    tree.run(&["rollback", "--all", "--tidy"]).expect(0);
+    assert_eq!(ids(), Vec::<String>::new());
+    let status = tree.run(&["status"]).expect(0).stdout();
+    assert!(status.contains("no recorded plans"), "{status}");
+
+    // A later plan over ls, rolled back: its sidecar stays beside the backup of the original
+    // (tidy keeps a target with a backup whole), and so does its record, which finds it.
+    let ls = commit(&["opt/new/ls=usr/bin/ls"]);
+    let over = commit(&["opt/new/true=usr/bin/ls"]);
+    tree.run(&["rollback", "--tidy", &over]).expect(0);
+    assert_eq!(ids(), [ls, over]);
+}

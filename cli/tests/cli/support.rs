@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Where every test keeps its tree: removed at the start of the next run of the same test, not
-/// at the end, so a failure can be inspected.
-const TEST_DIR: &str = "/tmp/switchyard-cli-tests";
+/// at the end, so a failure can be inspected. Under the target directory, so that checkouts
+/// testing side by side do not remove each other's trees.
+const TEST_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/switchyard-cli-tests");
 
 /// The tools the trees switch: copies of the machine's GNU coreutils as the "new" side.
 pub const TOOLS: [&str; 5] = ["cat", "false", "ls", "true", "yes"];
@@ -67,15 +68,16 @@ impl Tree {
         self
     }
 
+    /// `switchyard --root ROOT ARGS...`, to be run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command.arg("--root").arg(&self.root).args(args);
+        command
+    }
+
     /// Runs `switchyard --root ROOT ARGS...`.
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .output()
-            .unwrap();
-        Run(output)
+        Run(self.command(args).output().unwrap())
     }
 
     /// Every entry with what rollback must restore, leaving out the engine's sidecars and its

@@ -20,7 +20,8 @@ fn a_saved_plan_is_found_by_its_id_or_a_prefix_and_gives_the_same_plan() {
     let sb = tree("records-roundtrip");
     let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
     let store = PlanStore::new(&sb.root);
-    assert!(store.list().unwrap().is_empty());
+    let listed = store.list().unwrap();
+    assert!(listed.records.is_empty() && listed.unreadable.is_empty());
     store.save(&plan).unwrap();
     let id = plan.id().to_string();
     let recorded = sb.path(&format!("{PLANS_DIR}/{id}.json"));
@@ -32,10 +33,65 @@ fn a_saved_plan_is_found_by_its_id_or_a_prefix_and_gives_the_same_plan() {
 
     let found = store.find(&id[..8]).unwrap();
     assert_eq!(store.plan(&found).unwrap(), plan);
-    assert_eq!(store.list().unwrap().len(), 1);
+    assert_eq!(store.list().unwrap().records.len(), 1);
     // Saving again replaces the record rather than adding one.
     store.save(&plan).unwrap();
-    assert_eq!(store.list().unwrap().len(), 1);
+    assert_eq!(store.list().unwrap().records.len(), 1);
+}
+
+/// Records are in commit order by their sequence: saving a plan again makes it the newest;
+/// putting its earlier record back restores its place; a removed record is gone.
+#[test]
+fn records_keep_the_order_they_were_saved_in() {
+    let sb = tree("records-order");
+    let store = PlanStore::new(&sb.root);
+    let a = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let b = sb.plan(&[("opt/uutils/cat", "usr/bin/cat")]);
+    let order = || -> Vec<(uuid::Uuid, u64)> {
+        let listed = store.list().unwrap();
+        assert!(listed.unreadable.is_empty());
+        listed
+            .records
+            .iter()
+            .map(|r| (r.plan_id, r.sequence))
+            .collect()
+    };
+    let first_a = store.save(&a).unwrap();
+    store.save(&b).unwrap();
+    assert_eq!(order(), [(a.id(), 1), (b.id(), 2)]);
+    store.save(&a).unwrap();
+    assert_eq!(order(), [(b.id(), 2), (a.id(), 3)]);
+    store.put(&first_a).unwrap();
+    assert_eq!(order(), [(a.id(), 1), (b.id(), 2)]);
+    store.remove(a.id()).unwrap();
+    assert_eq!(order(), [(b.id(), 2)]);
+    assert_eq!(store.get(a.id()).unwrap(), None);
+    store.remove(a.id()).unwrap();
+}
+
+/// A damaged record is listed apart; the others, and finding them, are not affected.
+#[test]
+fn a_damaged_record_hides_no_other() {
+    let sb = tree("records-damaged");
+    let store = PlanStore::new(&sb.root);
+    let a = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let b = sb.plan(&[("opt/uutils/cat", "usr/bin/cat")]);
+    store.save(&a).unwrap();
+    store.save(&b).unwrap();
+    fs::write(sb.path(&format!("{PLANS_DIR}/{}.json", a.id())), "{\"trunc").unwrap();
+    let listed = store.list().unwrap();
+    assert_eq!(listed.records.len(), 1);
+    assert_eq!(listed.records[0].plan_id, b.id());
+    assert_eq!(listed.unreadable.len(), 1);
+    let (id, err) = &listed.unreadable[0];
+    assert_eq!(*id, a.id());
+    assert_eq!(err.id(), ErrorId::Audit, "{err}");
+    assert_eq!(
+        store.find(&b.id().to_string()[..8]).unwrap().plan_id,
+        b.id()
+    );
+    let err = store.find(&a.id().to_string()).unwrap_err();
+    assert_eq!(err.id(), ErrorId::Audit, "{err}");
 }
 
 #[test]
@@ -70,7 +126,7 @@ fn an_altered_record_on_disk_is_refused() {
     fs::write(&path, text).unwrap();
     let record = store.find(&plan.id().to_string()).unwrap();
     let err = store.plan(&record).unwrap_err();
-    assert_eq!(err.id(), ErrorId::BackupMissing, "{err}");
+    assert_eq!(err.id(), ErrorId::Audit, "{err}");
 }
 
 /// Saving replaces a temporary an earlier save of the same plan left (a record of it, or the

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::docker::{DEFAULT_MIRROR, MIRROR_ENV};
 use crate::fs_kind::FsKind;
 use crate::matrix::Partition;
 use crate::trace;
@@ -219,8 +220,9 @@ pub enum ImageCommand {
         /// Rebuild even if the base image exists.
         #[arg(long)]
         force: bool,
-        /// The Debian mirror debootstrap reads from.
-        #[arg(long, default_value = "http://deb.debian.org/debian")]
+        /// The Debian mirror debootstrap reads from (the real-system suite's root comes from
+        /// the one FSMATRIX_DEBIAN_MIRROR names too).
+        #[arg(long, env = MIRROR_ENV, default_value = DEFAULT_MIRROR)]
         mirror: String,
     },
 }

@@ -21,6 +21,10 @@ use super::image::{self, BOOTSTRAP_BASE};
 /// Mirror used unless the caller names another.
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 
+/// The environment variable that names another mirror, for `fsmatrix image bootstrap` and the
+/// real-system suite's root alike (a machine that reaches only a local mirror needs it for both).
+pub const MIRROR_ENV: &str = "FSMATRIX_DEBIAN_MIRROR";
+
 /// The Debian release of the base.
 pub const SUITE: &str = "bookworm";
 

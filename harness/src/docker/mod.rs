@@ -13,7 +13,7 @@ mod image_lock;
 #[cfg(test)]
 mod tests;
 
-pub use bootstrap::{BootstrapOptions, BootstrapOutcome, DEFAULT_MIRROR};
+pub use bootstrap::{BootstrapOptions, BootstrapOutcome, DEFAULT_MIRROR, MIRROR_ENV};
 pub use clean::{CleanOptions, CleanReport, RemovedContainer};
 pub use client::{DEFAULT_HOST, Docker};
 pub use container::{OWNER_LABEL, RUN_LABEL, RunSpec, WORK_DIR_LABEL};
