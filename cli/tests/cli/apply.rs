@@ -99,6 +99,11 @@ fn a_target_that_fails_its_health_check_is_rolled_back_with_e_smoke() {
         .expect(80);
     assert!(run.stderr().contains("usr/bin/ls"), "{}", run.stderr());
     assert_eq!(tree.snapshot(), before);
+    assert_eq!(
+        tree.engine_files(),
+        Vec::<String>::new(),
+        "a failed commit left its sidecars or its plan record"
+    );
 }
 
 #[test]

@@ -92,6 +92,18 @@ impl Tree {
         out
     }
 
+    /// What the engine keeps of the tree's history: sidecars, backups and plan records.
+    pub fn engine_files(&self) -> Vec<String> {
+        let mut out = BTreeMap::new();
+        walk(&self.root, &self.root, &mut out);
+        out.into_keys()
+            .filter(|rel| {
+                let name = Path::new(rel).file_name().unwrap().to_string_lossy();
+                name.contains(".switchyard.") || rel.starts_with("var/lib/switchyard/plans/")
+            })
+            .collect()
+    }
+
     pub fn is_link(&self, rel: &str) -> bool {
         fs::symlink_metadata(self.path(rel)).unwrap().is_symlink()
     }
