@@ -1,12 +1,11 @@
-//! Running a program of the managed tree and telling how it ended, for health checks.
+//! Running a program of the managed tree and telling how it ended, for health checks and the
+//! rescue probe.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::path::SafePath;
-use crate::sys;
+use crate::process::run_command;
 
 /// How a program run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,11 +31,31 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// Runs a program of the managed tree. Health checks go through one, so a caller can choose
-/// where and how the program runs. `Send + Sync`, like the engine that holds it.
+/// How a program run ended, and the last lines it wrote: a broken program's own words (the
+/// loader's "error while loading shared libraries: ...") are the diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramRun {
+    pub outcome: Outcome,
+    /// Its last lines of output, stdout and stderr together in the order written.
+    pub output_tail: Vec<String>,
+}
+
+impl ProgramRun {
+    pub(crate) fn cannot_start(why: String) -> ProgramRun {
+        ProgramRun {
+            outcome: Outcome::CannotStart(why),
+            output_tail: Vec::new(),
+        }
+    }
+}
+
+/// Runs a program of the managed tree. Health checks and the rescue probe go through one, so a
+/// caller can choose where and how the program runs. `Send + Sync`, like the engine that holds
+/// it.
 pub trait ProgramRunner: Send + Sync {
-    /// Runs `program` with `args`, no input and no output, for at most `limit`.
-    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> Outcome;
+    /// Runs `program` with `args` and no input, for at most `limit`; tells how it ended, with
+    /// the tail of its output.
+    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> ProgramRun;
 }
 
 /// Runs the program through its host path (`root/rel`), with the host's libraries: its link
@@ -46,55 +65,9 @@ pub trait ProgramRunner: Send + Sync {
 pub struct HostRunner;
 
 impl ProgramRunner for HostRunner {
-    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> Outcome {
+    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> ProgramRun {
         let mut command = Command::new(program.host_path());
         command.args(args);
         run_command(command, limit)
-    }
-}
-
-/// Runs `command` with no input or output, in a process group of its own, for at most `limit`,
-/// and tells how it ended; a program still running then is killed with its whole group
-/// (whatever it started in the background with it). For runners that prepare the command their
-/// own way.
-pub fn run_command(mut command: Command, limit: Duration) -> Outcome {
-    let spawned = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => return Outcome::CannotStart(e.to_string()),
-    };
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return outcome(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                kill_group(&mut child);
-                return Outcome::StillRunning;
-            }
-            Err(e) => {
-                kill_group(&mut child);
-                return Outcome::CannotStart(format!("cannot wait for it: {e}"));
-            }
-        }
-    }
-}
-
-fn kill_group(child: &mut Child) {
-    // The group's id is the child's pid (`process_group(0)`).
-    let _ = sys::kill_process_group(child.id());
-    let _ = child.wait();
-}
-
-fn outcome(status: ExitStatus) -> Outcome {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Outcome::Exited(code),
-        (None, Some(signal)) => Outcome::Signaled(signal),
-        (None, None) => Outcome::CannotStart(format!("it ended oddly: {status}")),
     }
 }

@@ -6,18 +6,16 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::Tree;
+use crate::support::{Run, Tree};
 
-/// A tree that is a small system of its own: BusyBox as `/bin/sh` with the libraries it needs
-/// copied in, merged /usr, mount points, and a file only this root has.
-fn system(name: &str) -> Tree {
-    let tree = Tree::new(name);
-    fs::remove_file(tree.path("usr/bin/busybox")).unwrap();
-    fs::copy("/bin/busybox", tree.path("usr/bin/busybox")).unwrap();
-    symlink("busybox", tree.path("usr/bin/sh")).unwrap();
-    symlink("usr/bin", tree.path("bin")).unwrap();
-    let ldd = Command::new("ldd").arg("/bin/busybox").output().unwrap();
-    assert!(ldd.status.success(), "ldd /bin/busybox failed");
+/// Copies the host's `program` into the tree as `rel`, with the libraries it needs at their
+/// own paths, so it runs inside the root.
+fn copy_with_libraries(tree: &Tree, program: &str, rel: &str) {
+    fs::remove_file(tree.path(rel)).ok();
+    fs::create_dir_all(tree.path(rel).parent().unwrap()).unwrap();
+    fs::copy(program, tree.path(rel)).unwrap();
+    let ldd = Command::new("ldd").arg(program).output().unwrap();
+    assert!(ldd.status.success(), "ldd {program} failed");
     for line in String::from_utf8(ldd.stdout).unwrap().lines() {
         let Some(lib) = line.split_whitespace().find(|word| word.starts_with('/')) else {
             continue;
@@ -26,6 +24,15 @@ fn system(name: &str) -> Tree {
         fs::create_dir_all(inside.parent().unwrap()).unwrap();
         fs::copy(lib, &inside).unwrap();
     }
+}
+
+/// A tree that is a small system of its own: BusyBox as `/bin/sh` with the libraries it needs
+/// copied in, merged /usr, mount points, and a file only this root has.
+fn system(name: &str) -> Tree {
+    let tree = Tree::new(name);
+    copy_with_libraries(&tree, "/bin/busybox", "usr/bin/busybox");
+    symlink("busybox", tree.path("usr/bin/sh")).unwrap();
+    symlink("usr/bin", tree.path("bin")).unwrap();
     for dir in ["proc", "dev", "sys"] {
         fs::create_dir_all(tree.path(dir)).unwrap();
     }
@@ -45,7 +52,7 @@ fn system(name: &str) -> Tree {
     tree
 }
 
-fn apply(tree: &Tree, checks: &str) -> crate::support::Run {
+fn apply(tree: &Tree, checks: &str) -> Run {
     let plan = tree.dir.join("plan.yaml");
     tree.run(&[
         "--checks",
@@ -84,4 +91,49 @@ fn checks_on_the_host_do_not_see_the_root() {
     let run = apply(&tree, "host").expect(80);
     assert!(run.stderr().contains("status 3"), "{}", run.stderr());
     assert!(!tree.is_link("usr/bin/probe"));
+}
+
+/// A failed check says what the program printed, on the terminal and in the audit trail, in
+/// both places a check runs.
+#[test]
+fn a_failed_check_reports_what_the_program_printed() {
+    let bare = Tree::new("checks-output-bare");
+    let system = system("checks-output-system");
+    for (tree, checks) in [(&bare, "host"), (&system, "root")] {
+        tree.file(
+            "opt/new/badls",
+            "#!/bin/sh\necho 'ls: error while loading shared libraries: libfoo.so.1' >&2\nexit 127\n",
+        );
+        let facts = tree.dir.join("facts.jsonl");
+        let run = tree
+            .run(&[
+                "--checks",
+                checks,
+                "--facts",
+                facts.to_str().unwrap(),
+                "apply",
+                "--commit",
+                "--link",
+                "opt/new/badls=usr/bin/ls",
+            ])
+            .expect(80);
+        assert!(
+            run.stderr().contains("libfoo.so.1"),
+            "{checks}: {}",
+            run.stderr()
+        );
+        let failed: Vec<serde_json::Value> = fs::read_to_string(&facts)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .filter(|fact: &serde_json::Value| fact.get("check_status").is_some())
+            .collect();
+        assert_eq!(failed.len(), 1, "{checks}: {failed:?}");
+        assert_eq!(failed[0]["check_status"], 127, "{checks}");
+        assert_eq!(
+            failed[0]["check_output"],
+            serde_json::json!(["ls: error while loading shared libraries: libfoo.so.1"]),
+            "{checks}"
+        );
+    }
 }
