@@ -61,8 +61,9 @@ pub struct Cli {
     pub lock_wait: u64,
 
     /// Where health checks run: `root` enters the root (chroot, private mounts of /proc, /dev
-    /// and /sys) so its own libraries are used; `host` runs each target by its host path with
-    /// the host's libraries; `auto` is `root` when --root is not / and has a shell of its own.
+    /// and /sys) so its own libraries are used; `host` runs the root's own program (found
+    /// inside the root: an absolute link leads to the root's file) with the host's libraries;
+    /// `auto` is `root` when --root is not / and has a shell of its own, else `host`.
     #[arg(long, global = true, value_enum, default_value_t = Checks::Auto)]
     pub checks: Checks,
 

@@ -84,13 +84,13 @@ pub(crate) fn run_with_timeout(
 }
 
 /// A program started with no input, in a process group of its own, writing into one pipe.
-struct Started {
+pub(crate) struct Started {
     child: Child,
     output: std::fs::File,
 }
 
 impl Started {
-    fn spawn(command: &mut Command) -> io::Result<Started> {
+    pub(crate) fn spawn(command: &mut Command) -> io::Result<Started> {
         let (output, write_end) = sys::output_pipe()?;
         let child = command
             .stdin(Stdio::null())
@@ -103,7 +103,7 @@ impl Started {
 
     /// Waits at most `limit` for the program to end, keeping the tail of its output; a
     /// program still running then is killed with its whole group.
-    fn watch(mut self, limit: Duration) -> ProgramRun {
+    pub(crate) fn watch(mut self, limit: Duration) -> ProgramRun {
         let mut tail = Tail::default();
         let deadline = Instant::now() + limit;
         let outcome = loop {

@@ -1,11 +1,15 @@
 //! Running a program of the managed tree and telling how it ended, for health checks and the
 //! rescue probe.
 
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::path::SafePath;
-use crate::process::run_command;
+use crate::process::Started;
+use crate::sys;
 
 /// How a program run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,16 +62,50 @@ pub trait ProgramRunner: Send + Sync {
     fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> ProgramRun;
 }
 
-/// Runs the program through its host path (`root/rel`), with the host's libraries: its link
-/// resolves as the kernel sees it, so relative destinations (the default) work under any root
-/// and absolute ones only when the root is the running system's `/`.
+/// Runs the root's own program on the host. The program is resolved inside its root
+/// (`openat2(RESOLVE_IN_ROOT)`, as the engine resolves every path): each link on the way,
+/// absolute or relative, leads to the root's own file, as if the root were `/`, never to the
+/// host's. That file is then executed from its descriptor, with the host's loader, libraries
+/// and `#!` interpreters and the caller's environment.
+///
+/// The program is told the target's path inside the root as its name (`argv[0]` is
+/// `/usr/bin/ls`), so a multicall binary (BusyBox, uutils' `coreutils`) picks the right tool. A
+/// `#!` script reads itself from `/proc/self/fd/N`, which is also its `$0`.
+///
+/// This fits a root that is no system to enter (a tree of a few programs without a shell) and
+/// the running system's `/`. A root of another release needs its own libraries: its checks
+/// belong inside it (the `switchyard` command's chroot runner).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostRunner;
 
 impl ProgramRunner for HostRunner {
     fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> ProgramRun {
-        let mut command = Command::new(program.host_path());
-        command.args(args);
-        run_command(command, limit)
+        // Without a `pre_exec` hook (say, to keep a close-on-exec descriptor open in the
+        // child), the program is spawned with `posix_spawn`, which executes only what the
+        // kernel can: a fork and `execvp` would hand a file the kernel refuses (a broken
+        // binary) to `/bin/sh`.
+        let file = match open_in_root(program) {
+            Ok(file) => file,
+            Err(e) => {
+                return ProgramRun::cannot_start(format!("cannot open it inside the root: {e}"));
+            }
+        };
+        let mut command = Command::new(sys::exec_path(file.as_fd()));
+        command.arg0(Path::new("/").join(program.rel())).args(args);
+        let started = Started::spawn(&mut command);
+        // Started: the program has its own copy of the descriptor; the caller's goes, before
+        // any other child of a threaded caller can inherit it.
+        drop(file);
+        match started {
+            Ok(started) => started.watch(limit),
+            Err(e) => ProgramRun::cannot_start(e.to_string()),
+        }
     }
+}
+
+/// The object `program` finally is, resolved inside its root; inherited by the child, and
+/// closed once it has started.
+fn open_in_root(program: &SafePath) -> std::io::Result<OwnedFd> {
+    let root = sys::open_dir(program.root())?;
+    sys::open_program_in(root.as_fd(), program.rel())
 }

@@ -93,6 +93,34 @@ fn checks_on_the_host_do_not_see_the_root() {
     assert!(!tree.is_link("usr/bin/probe"));
 }
 
+/// A root without a shell is no system to enter: its checks run on the host, but the program
+/// is still the root's own. Its `usr/bin/true` is broken, and the new tool is an absolute link
+/// to it; the host's `/usr/bin/true` would pass.
+/// Proves: REQ-H4
+#[test]
+fn checks_of_a_bare_root_run_its_own_program_behind_an_absolute_link() {
+    let tree = Tree::new("checks-bare-absolute");
+    tree.file("usr/bin/true", "#!/bin/sh\nexit 3\n")
+        .file("usr/bin/tool", "#!/bin/sh\necho old tool\n");
+    symlink("/usr/bin/true", tree.path("opt/new/tool")).unwrap();
+    fs::write(
+        tree.dir.join("plan.yaml"),
+        "links:\n  - { source: opt/new/tool, target: usr/bin/tool }\n\
+         health:\n  usr/bin/tool: { args: [], expect: { exit: [0] } }\n",
+    )
+    .unwrap();
+    let before = tree.snapshot();
+    for checks in ["auto", "host"] {
+        let run = apply(&tree, checks).expect(80);
+        assert!(
+            run.stderr().contains("status 3"),
+            "{checks}: {}",
+            run.stderr()
+        );
+        assert_eq!(tree.snapshot(), before, "{checks}: not rolled back");
+    }
+}
+
 /// A failed check says what the program printed, on the terminal and in the audit trail, in
 /// both places a check runs.
 #[test]

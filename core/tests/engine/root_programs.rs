@@ -1,0 +1,119 @@
+//! Health checks run the root's own programs: a link in the root, absolute or relative, resolves
+//! inside the root as if it were `/`, and the program runs on the host, with the host's
+//! interpreter and libraries. Only the host's file could pass where the root's is broken.
+
+use std::fs;
+
+use switchyard::{
+    ApplyMode, CommandSmoke, ErrorId, Expect, HealthCheck, HealthProfile, LinkStyle, MemorySink,
+    Policy, SmokeRunner, Switchyard,
+};
+
+use crate::support::{Sandbox, commit, host_busybox};
+
+fn engine(smoke: impl SmokeRunner + 'static, policy: Policy) -> Switchyard {
+    Switchyard::new(Policy {
+        require_smoke: true,
+        ..policy
+    })
+    .with_smoke(smoke)
+}
+
+/// A root whose own `usr/bin/true` is broken, and a source that is an absolute link to it:
+/// on the host, `/usr/bin/true` works.
+fn absolute_link_to_a_broken_true(name: &str) -> Sandbox {
+    let sb = Sandbox::new(name);
+    sb.file("usr/bin/true", "#!/bin/sh\nexit 3\n", 0o755)
+        .file("usr/bin/tool", "old\n", 0o755)
+        .symlink("opt/new/tool", "/usr/bin/true");
+    sb
+}
+
+/// Commits `opt/new/tool -> usr/bin/tool` on a tree from [`absolute_link_to_a_broken_true`],
+/// which `engine`'s health check must refuse, and roll back.
+fn refused(name: &str, engine: &Switchyard) {
+    let sb = absolute_link_to_a_broken_true(name);
+    let before = sb.snapshot_without_sidecars();
+    let err = engine
+        .apply(
+            &sb.plan(&[("opt/new/tool", "usr/bin/tool")]),
+            ApplyMode::Commit,
+            &mut MemorySink::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Smoke, "{name}: {err}");
+    assert!(err.to_string().contains("status 3"), "{name}: {err}");
+    assert_eq!(
+        sb.snapshot_without_sidecars(),
+        before,
+        "{name}: not rolled back"
+    );
+}
+
+/// Proves: REQ-H4
+#[test]
+fn a_check_follows_an_absolute_link_to_the_roots_own_broken_program() {
+    let mut profile = HealthProfile::coreutils();
+    profile.by_target.insert(
+        "usr/bin/tool".into(),
+        HealthCheck::new(&[], Expect::Exit(vec![0])),
+    );
+    refused(
+        "root-programs-profile",
+        &engine(profile, Policy::permissive()),
+    );
+    // The harness's check: `--version`, which the host's `true` answers with 0.
+    refused(
+        "root-programs-command",
+        &engine(CommandSmoke::default(), Policy::permissive()),
+    );
+}
+
+/// An absolute link style writes `/opt/...` destinations, which only the root has.
+/// Proves: REQ-H4
+#[test]
+fn a_check_of_an_absolute_link_runs_the_program_the_root_has() {
+    let sb = Sandbox::new("root-programs-absolute-style");
+    sb.file("usr/bin/ls", "old\n", 0o755).file(
+        "opt/switchyard-only-in-this-root/ls",
+        "#!/bin/sh\nexit 0\n",
+        0o755,
+    );
+    let report = commit(
+        &engine(
+            HealthProfile::coreutils(),
+            Policy {
+                link_style: LinkStyle::Absolute,
+                ..Policy::permissive()
+            },
+        ),
+        &sb.plan(&[("opt/switchyard-only-in-this-root/ls", "usr/bin/ls")]),
+    );
+    assert!(report.actions[0].changed);
+    assert_eq!(
+        fs::read_link(sb.path("usr/bin/ls")).unwrap(),
+        std::path::Path::new("/opt/switchyard-only-in-this-root/ls")
+    );
+}
+
+/// A multicall binary (BusyBox, uutils' `coreutils`) picks its tool by the name it is run as:
+/// the target's path inside the root, not the descriptor it is run from.
+/// Proves: REQ-H4
+#[test]
+fn a_multicall_program_is_run_under_the_targets_name() {
+    let sb = Sandbox::new("root-programs-multicall");
+    sb.file("usr/bin/true", "old\n", 0o755)
+        .file("usr/bin/false", "old\n", 0o755)
+        .dir("opt/multi")
+        .symlink("opt/multi/true", "busybox")
+        .symlink("opt/multi/false", "busybox");
+    fs::copy(host_busybox(), sb.path("opt/multi/busybox")).unwrap();
+    // `true` must exit 0 and `false` 1: BusyBox under any other name fails both.
+    commit(
+        &engine(HealthProfile::coreutils(), Policy::permissive()),
+        &sb.plan(&[
+            ("opt/multi/true", "usr/bin/true"),
+            ("opt/multi/false", "usr/bin/false"),
+        ]),
+    );
+}
