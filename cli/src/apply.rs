@@ -55,13 +55,15 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
     let progress = Progress::new(plan.actions().len(), cli.json);
     let mut health = HealthProfile::coreutils();
     health.by_target = file.health;
+    let mut engine = session::engine(cli, policy, args.commit)?;
     if checks_in_root(cli) {
         let runner = ChrootRunner::new(&cli.root).ok_or_else(|| CliError::BadRoot {
             root: cli.root.clone(),
         })?;
-        health = health.with_runner(runner);
+        health = health.with_runner(runner.clone());
+        engine = engine.with_rescue_runner(runner);
     }
-    let engine = session::engine(cli, policy, args.commit)?.with_smoke(ProgressSmoke {
+    let engine = engine.with_smoke(ProgressSmoke {
         inner: health,
         progress: progress.clone(),
     });
@@ -79,7 +81,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether health checks enter the root (see `--checks`).
+/// Whether health checks and rescue probes enter the root (see `--checks`).
 fn checks_in_root(cli: &Cli) -> bool {
     match cli.checks {
         Checks::Root => true,

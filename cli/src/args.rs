@@ -60,10 +60,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 10)]
     pub lock_wait: u64,
 
-    /// Where health checks run: `root` enters the root (chroot, private mounts of /proc, /dev
-    /// and /sys) so its own libraries are used; `host` runs the root's own program (found
-    /// inside the root: an absolute link leads to the root's file) with the host's libraries;
-    /// `auto` is `root` when --root is not / and has a shell of its own, else `host`.
+    /// Where health checks and the rescue toolset's probes run: `root` enters the root (chroot,
+    /// private mounts of /proc, /dev and /sys) so its own libraries are used; `host` runs the
+    /// root's own program (found inside the root: an absolute link leads to the root's file)
+    /// with the host's libraries; `auto` is `root` when --root is not / and has a shell of its
+    /// own, else `host`.
     #[arg(long, global = true, value_enum, default_value_t = Checks::Auto)]
     pub checks: Checks,
 

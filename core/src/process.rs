@@ -59,30 +59,6 @@ pub fn run_command(mut command: Command, limit: Duration) -> ProgramRun {
     }
 }
 
-/// Runs `command` as [`run_command`] does and needs exit status 0.
-pub(crate) fn run_with_timeout(
-    command: &mut Command,
-    timeout: Duration,
-) -> Result<(), CheckFailure> {
-    let ProgramRun {
-        outcome,
-        output_tail,
-    } = match Started::spawn(command) {
-        Ok(started) => started.watch(timeout),
-        Err(e) => return Err(CheckFailure::from(format!("cannot start: {e}"))),
-    };
-    let exit_status = match outcome {
-        Outcome::Exited(0) => return Ok(()),
-        Outcome::Exited(code) => Some(code),
-        _ => None,
-    };
-    Err(CheckFailure {
-        problem: outcome.to_string(),
-        exit_status,
-        output_tail,
-    })
-}
-
 /// A program started with no input, in a process group of its own, writing into one pipe.
 pub(crate) struct Started {
     child: Child,

@@ -121,6 +121,36 @@ fn checks_of_a_bare_root_run_its_own_program_behind_an_absolute_link() {
     }
 }
 
+/// A root whose rescue tools are scripts for an interpreter only the root has: they run inside
+/// the root (`chroot root /usr/bin/cp --version` works), so the root passes where a check on
+/// the host cannot even start them.
+/// Proves: REQ-H4
+#[test]
+fn the_rescue_toolset_is_run_inside_the_root_with_its_own_interpreter() {
+    let tree = Tree::new("checks-rescue-in-root");
+    fs::remove_file(tree.path("usr/bin/busybox")).unwrap();
+    copy_with_libraries(&tree, "/bin/dash", "usr/bin/rootsh");
+    symlink("rootsh", tree.path("usr/bin/sh")).unwrap();
+    for tool in ["cp", "mv", "ln", "rm", "cat"] {
+        tree.file(&format!("usr/bin/{tool}"), "#!/usr/bin/rootsh\nexit 0\n");
+    }
+    tree.file("usr/bin/probe", "#!/usr/bin/rootsh\necho old\n")
+        .file("opt/new/probe", "#!/usr/bin/rootsh\nexit 0\n");
+    let link = ["apply", "--commit", "--link", "opt/new/probe=usr/bin/probe"];
+    let run = tree
+        .run(&[&["--checks", "host"][..], &link].concat())
+        .expect(100);
+    assert!(
+        run.stderr().contains("usr/bin/cp --version"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!tree.is_link("usr/bin/probe"));
+    tree.run(&link).expect(0);
+    assert!(tree.is_link("usr/bin/probe"));
+    assert_eq!(mounts_under(&tree.root), Vec::<String>::new());
+}
+
 /// A failed check says what the program printed, on the terminal and in the audit trail, in
 /// both places a check runs.
 #[test]

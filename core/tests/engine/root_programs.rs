@@ -3,13 +3,16 @@
 //! interpreter and libraries. Only the host's file could pass where the root's is broken.
 
 use std::fs;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use switchyard::{
     ApplyMode, CommandSmoke, ErrorId, Expect, HealthCheck, HealthProfile, LinkStyle, MemorySink,
-    Policy, SmokeRunner, Switchyard,
+    Outcome, Policy, ProgramRun, ProgramRunner, SafePath, SmokeRunner, Switchyard,
 };
 
-use crate::support::{Sandbox, commit, host_busybox};
+use crate::support::{Sandbox, commit, host_busybox, roll_back};
 
 fn engine(smoke: impl SmokeRunner + 'static, policy: Policy) -> Switchyard {
     Switchyard::new(Policy {
@@ -116,4 +119,69 @@ fn a_multicall_program_is_run_under_the_targets_name() {
             ("opt/multi/false", "usr/bin/false"),
         ]),
     );
+}
+
+/// Programs and arguments a runner was asked to run.
+type Ran = Arc<Mutex<Vec<(PathBuf, Vec<String>)>>>;
+
+/// A runner standing for one that enters the root: it records what it runs, which all exits 0.
+struct Recording(Ran);
+
+impl ProgramRunner for Recording {
+    fn run(&self, program: &SafePath, args: &[String], _limit: Duration) -> ProgramRun {
+        let mut ran = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        ran.push((program.rel().to_owned(), args.to_vec()));
+        ProgramRun {
+            outcome: Outcome::Exited(0),
+            output_tail: Vec::new(),
+        }
+    }
+}
+
+/// The rescue toolset is run the way the caller runs its health checks: a BusyBox whose
+/// interpreter only the root has cannot start on the host, and passes through a runner that
+/// enters the root, given in the policy or to the engine.
+/// Proves: REQ-H4
+#[test]
+fn the_rescue_probe_runs_through_the_given_runner() {
+    let sb = Sandbox::new("root-programs-rescue-runner");
+    sb.file(
+        "usr/bin/busybox",
+        "#!/usr/lib/only-in-this-root/sh\nexit 0\n",
+        0o755,
+    )
+    .file("usr/bin/ls", "old\n", 0o755)
+    .file("opt/new/ls", "#!/bin/sh\nexit 0\n", 0o755);
+    let plan = sb.plan(&[("opt/new/ls", "usr/bin/ls")]);
+    let policy = Policy {
+        require_rescue: true,
+        ..Policy::permissive()
+    };
+
+    let err = Switchyard::new(policy.clone())
+        .apply(&plan, ApplyMode::Commit, &mut MemorySink::default())
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Rescue, "{err}");
+    assert!(
+        err.to_string()
+            .contains("`usr/bin/busybox --help` cannot be started"),
+        "{err}"
+    );
+
+    let ran: Ran = Arc::default();
+    let in_policy = Switchyard::new(Policy {
+        rescue: policy
+            .rescue
+            .clone()
+            .with_runner(Recording(Arc::clone(&ran))),
+        ..policy.clone()
+    });
+    commit(&in_policy, &plan);
+    roll_back(&in_policy, &plan);
+    commit(
+        &Switchyard::new(policy).with_rescue_runner(Recording(Arc::clone(&ran))),
+        &plan,
+    );
+    let probe = (PathBuf::from("usr/bin/busybox"), vec!["--help".to_owned()]);
+    assert_eq!(*ran.lock().unwrap(), vec![probe.clone(), probe]);
 }
