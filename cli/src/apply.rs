@@ -60,15 +60,17 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode, CliError> {
         ApplyMode::DryRun
     };
     let progress = Progress::new(plan.actions().len(), cli.json);
+    // A dry run is given the lock too, though it never takes it: without one, the engine
+    // would warn that a commit has no lock, which is not so.
+    let mut engine = session::engine(cli, policy, true)?;
     if checks_in_root(cli) {
         let runner = ChrootRunner::new(&cli.root).ok_or_else(|| CliError::BadRoot {
             root: cli.root.clone(),
         })?;
-        health = health.with_runner(runner);
+        health = health.with_runner(runner.clone());
+        engine = engine.with_rescue_runner(runner);
     }
-    // A dry run is given the lock too, though it never takes it: without one, the engine
-    // would warn that a commit has no lock, which is not so.
-    let engine = session::engine(cli, policy, true)?.with_smoke(ProgressSmoke {
+    let engine = engine.with_smoke(ProgressSmoke {
         inner: health,
         progress: progress.clone(),
     });
@@ -144,7 +146,7 @@ impl FactSink for ApplySink<'_> {
     }
 }
 
-/// Whether health checks enter the root (see `--checks`).
+/// Whether health checks and rescue probes enter the root (see `--checks`).
 fn checks_in_root(cli: &Cli) -> bool {
     match cli.checks {
         Checks::Root => true,

@@ -67,9 +67,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECS", default_value_t = 10)]
     pub lock_wait: u64,
 
-    /// Where health checks run: `root` enters the root (chroot, with a /proc, a read-only /sys
-    /// and a minimal /dev of the check's own) so its own libraries are used; `host` runs each target by its host path with
-    /// the host's libraries; `auto` is `root` when --root is not / and has a shell of its own.
+    /// Where health checks and the rescue toolset's probes run: `root` enters the root (chroot,
+    /// with a /proc, a read-only /sys and a minimal /dev of the check's own) so its own
+    /// libraries are used; `host` runs the root's own program (found inside the root: an
+    /// absolute link leads to the root's file) with the host's libraries; `auto` is `root` when
+    /// --root is not / and has a shell of its own, else `host`.
     #[arg(long, global = true, value_enum, default_value_t = Checks::Auto)]
     pub checks: Checks,
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rustix::fs::{CWD, FileType, Mode};
 use rustix::mount::{MountFlags, MountPropagationFlags};
-use switchyard::{Outcome, ProgramRunner, SafePath, run_command};
+use switchyard::{ProgramRun, ProgramRunner, SafePath, run_command};
 
 /// Runs programs inside their root. See the module documentation.
 #[derive(Clone, Debug)]
@@ -134,7 +134,7 @@ fn populate_dev() -> std::io::Result<()> {
 }
 
 impl ProgramRunner for ChrootRunner {
-    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> Outcome {
+    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> ProgramRun {
         let mut command = Command::new(Path::new("/").join(program.rel()));
         command.args(args).env_clear().env(
             "PATH",

@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use uuid::Uuid;
@@ -16,6 +17,7 @@ use crate::facts::{CANONICAL_TS, Decision, Fact, FactSink, Stage};
 use crate::lock::{FileLock, LockGuard, millis};
 use crate::plan::{Action, Plan};
 use crate::policy::Policy;
+use crate::program::ProgramRunner;
 use crate::smoke::SmokeRunner;
 use crate::store;
 use crate::swap::Target;
@@ -89,6 +91,14 @@ impl Switchyard {
     /// The health check run on each swapped target after a commit.
     pub fn with_smoke(mut self, runner: impl SmokeRunner + 'static) -> Switchyard {
         self.smoke = Some(Box::new(runner));
+        self
+    }
+
+    /// Runs the rescue toolset's probes through `runner` (the policy's
+    /// [`RescueProfile::runner`](crate::RescueProfile::runner)): where the caller runs its
+    /// health checks, so that both see the same programs.
+    pub fn with_rescue_runner(mut self, runner: impl ProgramRunner + 'static) -> Switchyard {
+        self.policy.rescue.runner = Arc::new(runner);
         self
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::path::SafePath;
 use crate::process::CheckFailure;
-use crate::program::{HostRunner, Outcome, ProgramRunner};
+use crate::program::{HostRunner, Outcome, ProgramRun, ProgramRunner};
 use crate::smoke::SmokeRunner;
 
 /// How a checked program must end.
@@ -41,6 +41,46 @@ impl HealthCheck {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             expect,
         }
+    }
+
+    /// Runs `program` through `runner` and tells whether it ended as expected: a program that
+    /// must exit has `timeout`; one that must keep running is watched for [`RUNS_FOR`] (or
+    /// `timeout`, if shorter), then stopped. A failure carries the program's last output.
+    pub(crate) fn run(
+        &self,
+        runner: &dyn ProgramRunner,
+        program: &SafePath,
+        timeout: Duration,
+    ) -> Result<(), CheckFailure> {
+        let limit = match self.expect {
+            Expect::Runs => RUNS_FOR.min(timeout),
+            Expect::Exit(_) | Expect::Exits => timeout,
+        };
+        let ProgramRun {
+            outcome,
+            output_tail,
+        } = runner.run(program, &self.args, limit);
+        let passed = match (&self.expect, &outcome) {
+            (Expect::Exit(codes), Outcome::Exited(code)) => codes.contains(code),
+            (Expect::Exits, Outcome::Exited(code)) => !matches!(code, 126 | 127),
+            (Expect::Runs, Outcome::StillRunning) => true,
+            _ => false,
+        };
+        if passed {
+            return Ok(());
+        }
+        Err(CheckFailure {
+            problem: format!(
+                "`{}` {outcome}; expected it to {}",
+                shown(program, &self.args),
+                expectation(&self.expect)
+            ),
+            exit_status: match outcome {
+                Outcome::Exited(code) => Some(code),
+                _ => None,
+            },
+            output_tail,
+        })
     }
 }
 
@@ -130,33 +170,8 @@ impl Default for HealthProfile {
 
 impl SmokeRunner for HealthProfile {
     fn check(&self, target: &SafePath) -> Result<(), CheckFailure> {
-        let check = self.check_for(target);
-        let limit = match check.expect {
-            Expect::Runs => RUNS_FOR.min(self.timeout),
-            Expect::Exit(_) | Expect::Exits => self.timeout,
-        };
-        let outcome = self.runner.run(target, &check.args, limit);
-        let passed = match (&check.expect, &outcome) {
-            (Expect::Exit(codes), Outcome::Exited(code)) => codes.contains(code),
-            (Expect::Exits, Outcome::Exited(code)) => !matches!(code, 126 | 127),
-            (Expect::Runs, Outcome::StillRunning) => true,
-            _ => false,
-        };
-        if passed {
-            return Ok(());
-        }
-        Err(CheckFailure {
-            problem: format!(
-                "`{}` {outcome}; expected it to {}",
-                shown(target, &check.args),
-                expectation(&check.expect)
-            ),
-            exit_status: match outcome {
-                Outcome::Exited(code) => Some(code),
-                _ => None,
-            },
-            output_tail: Vec::new(),
-        })
+        self.check_for(target)
+            .run(self.runner.as_ref(), target, self.timeout)
     }
 }
 

@@ -89,7 +89,8 @@ impl SafePath {
         self.rel.file_name().unwrap_or_default()
     }
 
-    /// `root/rel` as a host path, for running a swapped binary (never for mutating it).
+    /// `root/rel` as a host path, which the host resolves: an absolute link in the root leads out
+    /// of it. For reading what a caller names, never for mutating or running it.
     pub fn host_path(&self) -> PathBuf {
         self.root.join(&self.rel)
     }

@@ -30,7 +30,7 @@ impl LinkStyle {
 
 /// The rules of one engine. [`Policy::production`] is the default; every field is public so a
 /// caller can start from a preset and change what it must.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Policy {
     /// Commit (and rollback) fail with `E_LOCKING` unless the engine has a lock.
     pub require_lock: bool,

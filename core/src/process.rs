@@ -1,12 +1,14 @@
-//! Running a program with a deadline, for rescue and smoke checks.
+//! Running a program with a deadline and keeping the tail of its output: what every health
+//! check and rescue probe does, wherever its program runs.
 
 use std::fmt;
 use std::io::{self, Read};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::program::{Outcome, ProgramRun};
 use crate::sys;
 
 /// How many of a failed program's last output lines its failure carries.
@@ -17,7 +19,8 @@ const TAIL_BYTES: usize = 8192;
 /// Why a checked program did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckFailure {
-    /// What went wrong, in words: "exited with status 3", "still running after 500 ms; ...".
+    /// What went wrong, in words: "`usr/bin/ls --version` exited with status 3; expected it to
+    /// exit with status 0".
     pub problem: String,
     /// The exit status, when the program exited by itself.
     pub exit_status: Option<i32>,
@@ -45,14 +48,25 @@ impl fmt::Display for CheckFailure {
     }
 }
 
-/// Runs `command` with no input, in a process group of its own, and waits at most `timeout`.
-/// A program still running then is killed with its whole group (whatever it started in the
-/// background with it). Its output (stdout and stderr, one pipe) is kept for the failure.
-pub(crate) fn run_with_timeout(
-    command: &mut Command,
-    timeout: Duration,
-) -> Result<(), CheckFailure> {
-    let started = (|| {
+/// Runs `command` with no input, in a process group of its own, for at most `limit`, and tells
+/// how it ended, with the last lines it wrote (stdout and stderr, one pipe). A program still
+/// running then is killed with its whole group (whatever it started in the background with
+/// it). For runners that prepare the command their own way.
+pub fn run_command(mut command: Command, limit: Duration) -> ProgramRun {
+    match Started::spawn(&mut command) {
+        Ok(started) => started.watch(limit),
+        Err(e) => ProgramRun::cannot_start(e.to_string()),
+    }
+}
+
+/// A program started with no input, in a process group of its own, writing into one pipe.
+pub(crate) struct Started {
+    child: Child,
+    output: std::fs::File,
+}
+
+impl Started {
+    pub(crate) fn spawn(command: &mut Command) -> io::Result<Started> {
         let (output, write_end) = sys::output_pipe()?;
         let child = command
             .stdin(Stdio::null())
@@ -60,41 +74,35 @@ pub(crate) fn run_with_timeout(
             .stderr(Stdio::from(write_end))
             .process_group(0)
             .spawn()?;
-        Ok::<_, io::Error>((child, output))
-    })();
-    let mut tail = Tail::default();
-    let (mut child, mut output) =
-        started.map_err(|e| CheckFailure::from(format!("cannot start: {e}")))?;
-    let deadline = Instant::now() + timeout;
-    let ended = loop {
-        tail.read_available(&mut output);
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if Instant::now() >= deadline => {
-                kill_group(&mut child);
-                break Err(format!(
-                    "still running after {} ms; it and its process group were killed",
-                    timeout.as_millis()
-                ));
+        Ok(Started { child, output })
+    }
+
+    /// Waits at most `limit` for the program to end, keeping the tail of its output; a
+    /// program still running then is killed with its whole group.
+    pub(crate) fn watch(mut self, limit: Duration) -> ProgramRun {
+        let mut tail = Tail::default();
+        let deadline = Instant::now() + limit;
+        let outcome = loop {
+            tail.read_available(&mut self.output);
+            match self.child.try_wait() {
+                Ok(Some(status)) => break outcome(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+                Ok(None) => {
+                    kill_group(&mut self.child);
+                    break Outcome::StillRunning;
+                }
+                Err(e) => {
+                    kill_group(&mut self.child);
+                    break Outcome::CannotStart(format!("cannot wait for it: {e}"));
+                }
             }
-            Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(e) => {
-                kill_group(&mut child);
-                break Err(format!("cannot wait for it: {e}"));
-            }
+        };
+        tail.read_available(&mut self.output);
+        ProgramRun {
+            outcome,
+            output_tail: tail.lines(),
         }
-    };
-    tail.read_available(&mut output);
-    let (problem, exit_status) = match ended {
-        Ok(status) if status.success() => return Ok(()),
-        Ok(status) => (describe(status), status.code()),
-        Err(problem) => (problem, None),
-    };
-    Err(CheckFailure {
-        problem,
-        exit_status,
-        output_tail: tail.lines(),
-    })
+    }
 }
 
 fn kill_group(child: &mut Child) {
@@ -103,10 +111,11 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn describe(status: ExitStatus) -> String {
-    match status.code() {
-        Some(code) => format!("exited with status {code}"),
-        None => format!("ended by {status}"),
+fn outcome(status: ExitStatus) -> Outcome {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Outcome::Exited(code),
+        (None, Some(signal)) => Outcome::Signaled(signal),
+        (None, None) => Outcome::CannotStart(format!("it ended oddly: {status}")),
     }
 }
 

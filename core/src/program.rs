@@ -1,11 +1,14 @@
-//! Running a program of the managed tree and telling how it ended, for health checks.
+//! Running a program of the managed tree and telling how it ended, for health checks and the
+//! rescue probe.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use crate::path::SafePath;
+use crate::process::Started;
 use crate::sys;
 
 /// How a program run ended.
@@ -32,69 +35,77 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// Runs a program of the managed tree. Health checks go through one, so a caller can choose
-/// where and how the program runs. `Send + Sync`, like the engine that holds it.
-pub trait ProgramRunner: Send + Sync {
-    /// Runs `program` with `args`, no input and no output, for at most `limit`.
-    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> Outcome;
+/// How a program run ended, and the last lines it wrote: a broken program's own words (the
+/// loader's "error while loading shared libraries: ...") are the diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramRun {
+    pub outcome: Outcome,
+    /// Its last lines of output, stdout and stderr together in the order written.
+    pub output_tail: Vec<String>,
 }
 
-/// Runs the program through its host path (`root/rel`), with the host's libraries: its link
-/// resolves as the kernel sees it, so relative destinations (the default) work under any root
-/// and absolute ones only when the root is the running system's `/`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct HostRunner;
-
-impl ProgramRunner for HostRunner {
-    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> Outcome {
-        let mut command = Command::new(program.host_path());
-        command.args(args);
-        run_command(command, limit)
-    }
-}
-
-/// Runs `command` with no input or output, in a process group of its own, for at most `limit`,
-/// and tells how it ended; a program still running then is killed with its whole group
-/// (whatever it started in the background with it). For runners that prepare the command their
-/// own way.
-pub fn run_command(mut command: Command, limit: Duration) -> Outcome {
-    let spawned = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => return Outcome::CannotStart(e.to_string()),
-    };
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return outcome(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                kill_group(&mut child);
-                return Outcome::StillRunning;
-            }
-            Err(e) => {
-                kill_group(&mut child);
-                return Outcome::CannotStart(format!("cannot wait for it: {e}"));
-            }
+impl ProgramRun {
+    pub(crate) fn cannot_start(why: String) -> ProgramRun {
+        ProgramRun {
+            outcome: Outcome::CannotStart(why),
+            output_tail: Vec::new(),
         }
     }
 }
 
-fn kill_group(child: &mut Child) {
-    // The group's id is the child's pid (`process_group(0)`).
-    let _ = sys::kill_process_group(child.id());
-    let _ = child.wait();
+/// Runs a program of the managed tree. Health checks and the rescue probe go through one, so a
+/// caller can choose where and how the program runs. `Send + Sync`, like the engine that holds
+/// it.
+pub trait ProgramRunner: Send + Sync {
+    /// Runs `program` with `args` and no input, for at most `limit`; tells how it ended, with
+    /// the tail of its output.
+    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> ProgramRun;
 }
 
-fn outcome(status: ExitStatus) -> Outcome {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Outcome::Exited(code),
-        (None, Some(signal)) => Outcome::Signaled(signal),
-        (None, None) => Outcome::CannotStart(format!("it ended oddly: {status}")),
+/// Runs the root's own program on the host. The program is resolved inside its root
+/// (`openat2(RESOLVE_IN_ROOT)`, as the engine resolves every path): each link on the way,
+/// absolute or relative, leads to the root's own file, as if the root were `/`, never to the
+/// host's. That file is then executed from its descriptor, with the host's loader, libraries
+/// and `#!` interpreters and the caller's environment.
+///
+/// The program is told the target's path inside the root as its name (`argv[0]` is
+/// `/usr/bin/ls`), so a multicall binary (BusyBox, uutils' `coreutils`) picks the right tool. A
+/// `#!` script reads itself from `/proc/self/fd/N`, which is also its `$0`.
+///
+/// This fits a root that is no system to enter (a tree of a few programs without a shell) and
+/// the running system's `/`. A root of another release needs its own libraries: its checks
+/// belong inside it (the `switchyard` command's chroot runner).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostRunner;
+
+impl ProgramRunner for HostRunner {
+    fn run(&self, program: &SafePath, args: &[String], limit: Duration) -> ProgramRun {
+        // Without a `pre_exec` hook (say, to keep a close-on-exec descriptor open in the
+        // child), the program is spawned with `posix_spawn`, which executes only what the
+        // kernel can: a fork and `execvp` would hand a file the kernel refuses (a broken
+        // binary) to `/bin/sh`.
+        let file = match open_in_root(program) {
+            Ok(file) => file,
+            Err(e) => {
+                return ProgramRun::cannot_start(format!("cannot open it inside the root: {e}"));
+            }
+        };
+        let mut command = Command::new(sys::exec_path(file.as_fd()));
+        command.arg0(Path::new("/").join(program.rel())).args(args);
+        let started = Started::spawn(&mut command);
+        // Started: the program has its own copy of the descriptor; the caller's goes, before
+        // any other child of a threaded caller can inherit it.
+        drop(file);
+        match started {
+            Ok(started) => started.watch(limit),
+            Err(e) => ProgramRun::cannot_start(e.to_string()),
+        }
     }
+}
+
+/// The object `program` finally is, resolved inside its root; inherited by the child, and
+/// closed once it has started.
+fn open_in_root(program: &SafePath) -> std::io::Result<OwnedFd> {
+    let root = sys::open_dir(program.root())?;
+    sys::open_program_in(root.as_fd(), program.rel())
 }

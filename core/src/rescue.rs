@@ -3,23 +3,39 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::fs::FileType;
 
 use crate::error::Error;
+use crate::health_profile::{Expect, HealthCheck};
+use crate::path::SafePath;
 use crate::plan::Plan;
-use crate::process::run_with_timeout;
+use crate::program::{HostRunner, ProgramRunner};
 use crate::sys;
 use crate::tree::Root;
 
-/// Where to look for a rescue toolset (directories relative to the root) and how long each
-/// check may run. BusyBox is preferred; otherwise a GNU subset (`cp`, `mv`, `ln`, `rm`, `cat`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where to look for a rescue toolset (directories relative to the root), how long each check
+/// may run, and how its programs run. BusyBox is preferred; otherwise a GNU subset (`cp`, `mv`,
+/// `ln`, `rm`, `cat`).
+#[derive(Clone)]
 pub struct RescueProfile {
     pub search_dirs: Vec<PathBuf>,
     pub timeout: Duration,
+    /// Runs each tool once, as health checks run their targets: [`HostRunner`] (the root's own
+    /// program on the host) unless told otherwise; a root of another release needs a runner
+    /// that enters it, where its tools find their own interpreter and libraries.
+    pub runner: Arc<dyn ProgramRunner>,
+}
+
+impl std::fmt::Debug for RescueProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RescueProfile")
+            .field("search_dirs", &self.search_dirs)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RescueProfile {
@@ -30,7 +46,16 @@ impl Default for RescueProfile {
                 .map(PathBuf::from)
                 .collect(),
             timeout: Duration::from_secs(5),
+            runner: Arc::new(HostRunner),
         }
+    }
+}
+
+impl RescueProfile {
+    /// Runs the tools through `runner` instead.
+    pub fn with_runner(mut self, runner: impl ProgramRunner + 'static) -> RescueProfile {
+        self.runner = Arc::new(runner);
+        self
     }
 }
 
@@ -57,7 +82,8 @@ const TOOLSETS: [Toolset; 2] = [
 /// Returns the toolset's name for the preflight fact.
 ///
 /// Tools are looked up inside the root like every other path (`RESOLVE_IN_ROOT`): in an image,
-/// `usr/bin/busybox -> /bin/busybox` is the image's own `bin/busybox`, never the host's.
+/// `usr/bin/busybox -> /bin/busybox` is the image's own `bin/busybox`, never the host's. They
+/// run through the profile's runner, by the path they were found at.
 pub(crate) fn verify(profile: &RescueProfile, plan: &Plan) -> Result<&'static str, Error> {
     let mut root = Root::open(plan.root())?;
     let targets: Vec<Identity> = plan
@@ -84,19 +110,15 @@ pub(crate) fn verify(profile: &RescueProfile, plan: &Plan) -> Result<&'static st
                 ));
                 continue 'toolsets;
             }
-            found.push(tool_found.host_path);
+            found.push(tool_found.rel);
         }
-        for path in &found {
-            if let Err(why) =
-                run_with_timeout(Command::new(path).arg(toolset.probe_arg), profile.timeout)
+        let probe = HealthCheck::new(&[toolset.probe_arg], Expect::Exit(vec![0]));
+        for rel in found {
+            let program = SafePath::new(plan.root(), rel)?;
+            if let Err(why) = probe.run(profile.runner.as_ref(), &program, profile.timeout)
                 && !defect!(RescueProbeIgnored)
             {
-                reasons.push(format!(
-                    "{}: `{} {}` failed: {why}",
-                    toolset.name,
-                    path.display(),
-                    toolset.probe_arg
-                ));
+                reasons.push(format!("{}: {why}", toolset.name));
                 continue 'toolsets;
             }
         }
@@ -129,12 +151,12 @@ fn entry(root: &mut Root, rel: &Path) -> Option<Identity> {
     })
 }
 
-/// A tool found in the root: the entry that names it, the object it leads to, and where that
-/// object is on the host (what is run).
+/// A tool found in the root: the entry that names it (and the path it was found at, which is
+/// what runs), and the object it leads to.
 struct Found {
     entry: Identity,
+    rel: PathBuf,
     object: (u64, u64),
-    host_path: PathBuf,
 }
 
 impl Found {
@@ -150,14 +172,14 @@ impl Found {
 fn find(profile: &RescueProfile, root: &mut Root, tool: &str) -> Option<Found> {
     profile.search_dirs.iter().find_map(|dir| {
         let rel = dir.join(tool);
-        let (meta, host_path) = root.resolve_following(&rel).ok()?;
+        let meta = root.stat_following(&rel).ok()?;
         if meta.file_type != FileType::RegularFile || meta.mode & 0o111 == 0 {
             return None;
         }
         Some(Found {
             entry: entry(root, &rel)?,
             object: (meta.dev, meta.ino),
-            host_path,
+            rel,
         })
     })
 }

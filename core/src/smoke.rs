@@ -1,10 +1,11 @@
 //! Health checks after a commit: each swapped target must still run.
 
-use std::process::Command;
 use std::time::Duration;
 
+use crate::health_profile::{Expect, HealthCheck};
 use crate::path::SafePath;
-use crate::process::{CheckFailure, run_with_timeout};
+use crate::process::CheckFailure;
+use crate::program::HostRunner;
 
 /// Checks one swapped target. A failure makes the engine roll the whole apply back (unless
 /// policy turns automatic rollback off) and fail with `E_SMOKE`.
@@ -19,9 +20,9 @@ pub trait SmokeRunner: Send + Sync {
 /// Runs the target with `args` (default `--version`) and expects exit status 0 within `timeout`.
 /// A check still running then is killed with its whole process group.
 ///
-/// The target is run through its host path, so its link resolves as the kernel sees it:
-/// relative destinations (the default) work under any root; absolute ones only when the root is
-/// the running system's `/`.
+/// The target is the root's own program, run on the host ([`HostRunner`]): resolved inside the
+/// root, so an absolute link in the root leads to the root's file, and run with the host's
+/// libraries and interpreters.
 #[derive(Clone, Debug)]
 pub struct CommandSmoke {
     pub args: Vec<String>,
@@ -39,9 +40,10 @@ impl Default for CommandSmoke {
 
 impl SmokeRunner for CommandSmoke {
     fn check(&self, target: &SafePath) -> Result<(), CheckFailure> {
-        run_with_timeout(
-            Command::new(target.host_path()).args(&self.args),
-            self.timeout,
-        )
+        let check = HealthCheck {
+            args: self.args.clone(),
+            expect: Expect::Exit(vec![0]),
+        };
+        check.run(&HostRunner, target, self.timeout)
     }
 }

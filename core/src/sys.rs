@@ -108,6 +108,30 @@ pub(crate) fn open_path_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Owned
     })
 }
 
+/// `openat2(root, rel, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` without `O_CLOEXEC`: a
+/// program of the root, to execute through [`exec_path`]. The descriptor must stay open in the
+/// program the exec starts, as the kernel hands a `#!` script's interpreter `/proc/self/fd/N` to
+/// read the script from; so any child started while it is open inherits it, and the caller
+/// closes it as soon as its own child has started.
+pub(crate) fn open_program_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    retry_on_rename_race(|| {
+        rustix::fs::openat2(
+            root,
+            rel,
+            OFlags::PATH,
+            Mode::empty(),
+            in_root() | ResolveFlags::NO_MAGICLINKS,
+        )
+    })
+}
+
+/// The path through which a child executes the file `fd` holds: `/proc/self/fd/N`, which leads
+/// to that very file whatever its path is now, as `fexecve` does where it has no `execveat`.
+pub(crate) fn exec_path(fd: BorrowedFd<'_>) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
 /// [`open_path_in`] then `fstat`: what a path inside the root finally is.
 pub(crate) fn stat_in(root: BorrowedFd<'_>, rel: &Path) -> io::Result<Meta> {
     fstat(open_path_in(root, rel)?.as_fd())

@@ -86,13 +86,6 @@ impl Root {
         sys::stat_in(self.fd.as_fd(), rel)
     }
 
-    /// What `rel` finally is (symlinks followed inside the root), and the host path of that
-    /// object, for running a program the root holds.
-    pub(crate) fn resolve_following(&self, rel: &Path) -> io::Result<(sys::Meta, PathBuf)> {
-        let fd = sys::open_path_in(self.fd.as_fd(), rel)?;
-        Ok((sys::fstat(fd.as_fd())?, sys::fd_path(fd.as_fd())?))
-    }
-
     /// Like [`Root::dir`], creating missing directories (mode 0700) on the way. Used for the
     /// backup store, whose layout mirrors the managed tree. New directories are added to `sync`
     /// so their entries become durable with the phase.

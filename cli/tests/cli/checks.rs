@@ -6,18 +6,16 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::Tree;
+use crate::support::{Run, Tree};
 
-/// A tree that is a small system of its own: BusyBox as `/bin/sh` with the libraries it needs
-/// copied in, merged /usr, mount points, and a file only this root has.
-fn system(name: &str) -> Tree {
-    let tree = Tree::new(name);
-    fs::remove_file(tree.path("usr/bin/busybox")).unwrap();
-    fs::copy("/bin/busybox", tree.path("usr/bin/busybox")).unwrap();
-    symlink("busybox", tree.path("usr/bin/sh")).unwrap();
-    symlink("usr/bin", tree.path("bin")).unwrap();
-    let ldd = Command::new("ldd").arg("/bin/busybox").output().unwrap();
-    assert!(ldd.status.success(), "ldd /bin/busybox failed");
+/// Copies the host's `program` into the tree as `rel`, with the libraries it needs at their
+/// own paths, so it runs inside the root.
+fn copy_with_libraries(tree: &Tree, program: &str, rel: &str) {
+    fs::remove_file(tree.path(rel)).ok();
+    fs::create_dir_all(tree.path(rel).parent().unwrap()).unwrap();
+    fs::copy(program, tree.path(rel)).unwrap();
+    let ldd = Command::new("ldd").arg(program).output().unwrap();
+    assert!(ldd.status.success(), "ldd {program} failed");
     for line in String::from_utf8(ldd.stdout).unwrap().lines() {
         let Some(lib) = line.split_whitespace().find(|word| word.starts_with('/')) else {
             continue;
@@ -26,6 +24,15 @@ fn system(name: &str) -> Tree {
         fs::create_dir_all(inside.parent().unwrap()).unwrap();
         fs::copy(lib, &inside).unwrap();
     }
+}
+
+/// A tree that is a small system of its own: BusyBox as `/bin/sh` with the libraries it needs
+/// copied in, merged /usr, mount points, and a file only this root has.
+fn system(name: &str) -> Tree {
+    let tree = Tree::new(name);
+    copy_with_libraries(&tree, "/bin/busybox", "usr/bin/busybox");
+    symlink("busybox", tree.path("usr/bin/sh")).unwrap();
+    symlink("usr/bin", tree.path("bin")).unwrap();
     for dir in ["proc", "dev", "sys"] {
         fs::create_dir_all(tree.path(dir)).unwrap();
     }
@@ -45,7 +52,7 @@ fn system(name: &str) -> Tree {
     tree
 }
 
-fn apply(tree: &Tree, checks: &str) -> crate::support::Run {
+fn apply(tree: &Tree, checks: &str) -> Run {
     let plan = tree.dir.join("plan.yaml");
     tree.run(&[
         "--checks",
@@ -108,4 +115,107 @@ fn checks_inside_the_root_see_a_read_only_sys_and_a_minimal_dev() {
         fs::read_dir(tree.path("dev")).unwrap().next().is_none(),
         "the root's own /dev was written"
     );
+}
+
+/// A root without a shell is no system to enter: its checks run on the host, but the program
+/// is still the root's own. Its `usr/bin/true` is broken, and the new tool is an absolute link
+/// to it; the host's `/usr/bin/true` would pass.
+/// Proves: REQ-H4
+#[test]
+fn checks_of_a_bare_root_run_its_own_program_behind_an_absolute_link() {
+    let tree = Tree::new("checks-bare-absolute");
+    tree.file("usr/bin/true", "#!/bin/sh\nexit 3\n")
+        .file("usr/bin/tool", "#!/bin/sh\necho old tool\n");
+    symlink("/usr/bin/true", tree.path("opt/new/tool")).unwrap();
+    fs::write(
+        tree.dir.join("plan.yaml"),
+        "links:\n  - { source: opt/new/tool, target: usr/bin/tool }\n\
+         health:\n  usr/bin/tool: { args: [], expect: { exit: [0] } }\n",
+    )
+    .unwrap();
+    let before = tree.snapshot();
+    for checks in ["auto", "host"] {
+        let run = apply(&tree, checks).expect(80);
+        assert!(
+            run.stderr().contains("status 3"),
+            "{checks}: {}",
+            run.stderr()
+        );
+        assert_eq!(tree.snapshot(), before, "{checks}: not rolled back");
+    }
+}
+
+/// A root whose rescue tools are scripts for an interpreter only the root has: they run inside
+/// the root (`chroot root /usr/bin/cp --version` works), so the root passes where a check on
+/// the host cannot even start them.
+/// Proves: REQ-H4
+#[test]
+fn the_rescue_toolset_is_run_inside_the_root_with_its_own_interpreter() {
+    let tree = Tree::new("checks-rescue-in-root");
+    fs::remove_file(tree.path("usr/bin/busybox")).unwrap();
+    copy_with_libraries(&tree, "/bin/dash", "usr/bin/rootsh");
+    symlink("rootsh", tree.path("usr/bin/sh")).unwrap();
+    for tool in ["cp", "mv", "ln", "rm", "cat"] {
+        tree.file(&format!("usr/bin/{tool}"), "#!/usr/bin/rootsh\nexit 0\n");
+    }
+    tree.file("usr/bin/probe", "#!/usr/bin/rootsh\necho old\n")
+        .file("opt/new/probe", "#!/usr/bin/rootsh\nexit 0\n");
+    let link = ["apply", "--commit", "--link", "opt/new/probe=usr/bin/probe"];
+    let run = tree
+        .run(&[&["--checks", "host"][..], &link].concat())
+        .expect(100);
+    assert!(
+        run.stderr().contains("usr/bin/cp --version"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!tree.is_link("usr/bin/probe"));
+    tree.run(&link).expect(0);
+    assert!(tree.is_link("usr/bin/probe"));
+    assert_eq!(mounts_under(&tree.root), Vec::<String>::new());
+}
+
+/// A failed check says what the program printed, on the terminal and in the audit trail, in
+/// both places a check runs.
+#[test]
+fn a_failed_check_reports_what_the_program_printed() {
+    let bare = Tree::new("checks-output-bare");
+    let system = system("checks-output-system");
+    for (tree, checks) in [(&bare, "host"), (&system, "root")] {
+        tree.file(
+            "opt/new/badls",
+            "#!/bin/sh\necho 'ls: error while loading shared libraries: libfoo.so.1' >&2\nexit 127\n",
+        );
+        let facts = tree.dir.join("facts.jsonl");
+        let run = tree
+            .run(&[
+                "--checks",
+                checks,
+                "--facts",
+                facts.to_str().unwrap(),
+                "apply",
+                "--commit",
+                "--link",
+                "opt/new/badls=usr/bin/ls",
+            ])
+            .expect(80);
+        assert!(
+            run.stderr().contains("libfoo.so.1"),
+            "{checks}: {}",
+            run.stderr()
+        );
+        let failed: Vec<serde_json::Value> = fs::read_to_string(&facts)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .filter(|fact: &serde_json::Value| fact.get("check_status").is_some())
+            .collect();
+        assert_eq!(failed.len(), 1, "{checks}: {failed:?}");
+        assert_eq!(failed[0]["check_status"], 127, "{checks}");
+        assert_eq!(
+            failed[0]["check_output"],
+            serde_json::json!(["ls: error while loading shared libraries: libfoo.so.1"]),
+            "{checks}"
+        );
+    }
 }

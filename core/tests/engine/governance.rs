@@ -130,18 +130,25 @@ fn a_rescue_toolset_that_the_plan_swaps_away_is_rejected() {
 }
 
 /// `usr/bin/busybox -> /bin/busybox` is the root's own `bin/busybox`: the one that runs is the
-/// root's, which leaves a mark beside itself.
+/// root's, which leaves a mark beside itself. (A script run from its descriptor has
+/// `/proc/self/fd/N` as `$0`, so the mark's path is written into it.)
+/// Proves: REQ-H4
 #[test]
 fn a_rescue_link_to_an_absolute_path_runs_the_roots_own_tool() {
     let sb = production_tree("gov-rescue-in-root");
     fs::remove_file(sb.path("bin/busybox")).unwrap();
-    sb.file("bin/busybox", "#!/bin/sh\ntouch \"$0.ran\"\n", 0o755);
+    let mark = sb.path("bin/busybox.ran");
+    sb.file(
+        "bin/busybox",
+        &format!("#!/bin/sh\ntouch '{}'\n", mark.display()),
+        0o755,
+    );
     let mut facts = MemorySink::default();
     production(&sb)
         .apply(&sb.plan(&LINKS), ApplyMode::Commit, &mut facts)
         .unwrap();
     assert!(
-        sb.path("bin/busybox.ran").exists(),
+        mark.exists(),
         "the rescue check did not run the root's own bin/busybox"
     );
 }

@@ -137,3 +137,35 @@ fn a_per_target_check_overrides_the_profile() {
     );
     commit(&engine(profile), &plan);
 }
+
+/// What a broken program prints (the loader naming a missing library) is the diagnosis: the
+/// error and the failure fact keep it.
+#[test]
+fn a_failed_check_keeps_what_the_program_printed() {
+    let sb = Sandbox::new("health-output-kept");
+    sb.file("usr/bin/ls", "old\n", 0o755).file(
+        "opt/broken/ls",
+        "#!/bin/sh\necho \"ls: error while loading shared libraries: libfoo.so.1\" >&2\nexit 127\n",
+        0o755,
+    );
+    let mut facts = MemorySink::default();
+    let err = engine(HealthProfile::coreutils())
+        .apply(
+            &sb.plan(&[("opt/broken/ls", "usr/bin/ls")]),
+            ApplyMode::Commit,
+            &mut facts,
+        )
+        .unwrap_err();
+    assert_eq!(err.id(), ErrorId::Smoke, "{err}");
+    assert!(err.to_string().contains("libfoo.so.1"), "{err}");
+    let failed = facts
+        .facts
+        .iter()
+        .find(|f| f.check_status.is_some())
+        .expect("a failure fact of the checked target");
+    assert_eq!(failed.check_status, Some(127));
+    assert_eq!(
+        failed.check_output.as_deref(),
+        Some(&["ls: error while loading shared libraries: libfoo.so.1".to_owned()][..])
+    );
+}

@@ -16,6 +16,7 @@ mod records;
 mod reporting;
 mod requests;
 mod restore;
+mod root_programs;
 mod roundtrip;
 mod shared_store;
 mod sinks;
