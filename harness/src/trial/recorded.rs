@@ -178,6 +178,8 @@ pub(crate) fn run(
         return Ok(CrashStates {
             count: chosen.len() as u64,
             checking,
+            flush_prefixes_cut: states.flush_prefixes_cut as u64,
+            write_prefixes_cut: states.write_prefixes_cut as u64,
         });
     }
     // Each failing invariant once, with how many states it failed on and its first problem.
