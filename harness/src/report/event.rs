@@ -118,6 +118,12 @@ pub enum Outcome {
 pub struct Failure {
     pub kind: FailureKind,
     pub message: String,
+    /// The checks that failed, by the names the transcript and the docs give them (`durable`,
+    /// `crash_window`, `watcher`, `result`, ...), so a report can say what caught the trouble
+    /// without reading the message. Empty where the kind says it all (a golden difference, a
+    /// crashed or timed-out child, the harness itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
     /// The first lines of the unified diff against the golden file, for golden mismatches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
@@ -128,7 +134,23 @@ impl Failure {
         Failure {
             kind,
             message: message.into(),
+            checks: Vec::new(),
             diff: None,
+        }
+    }
+
+    /// The same failure, naming the checks that failed.
+    pub fn with_checks<S: Into<String>>(mut self, checks: impl IntoIterator<Item = S>) -> Failure {
+        self.checks = checks.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// What caught the trouble: the checks that failed, or else the kind of failure.
+    pub fn caught_by(&self) -> String {
+        if self.checks.is_empty() {
+            self.kind.as_str().to_owned()
+        } else {
+            self.checks.join(", ")
         }
     }
 }
@@ -299,6 +321,22 @@ mod tests {
         trial.crash_states = cut(24, 2, 5);
         let json = serde_json::to_string(&trial).unwrap();
         assert_eq!(serde_json::from_str::<TrialResult>(&json).unwrap(), trial);
+    }
+
+    /// A report says what caught a failure: its failed checks, or else its kind.
+    #[test]
+    fn a_failure_names_its_checks_or_else_its_kind() {
+        let checked =
+            Failure::new(FailureKind::CrashSafety, "m").with_checks(["durable", "no_debris"]);
+        assert_eq!(checked.caught_by(), "durable, no_debris");
+        let json = serde_json::to_value(&checked).unwrap();
+        assert_eq!(json["checks"], serde_json::json!(["durable", "no_debris"]));
+        assert_eq!(serde_json::from_value::<Failure>(json).unwrap(), checked);
+
+        let crashed = Failure::new(FailureKind::ChildCrashed, "m");
+        assert_eq!(crashed.caught_by(), "child-crashed");
+        let json = serde_json::to_value(&crashed).unwrap();
+        assert!(json.get("checks").is_none(), "{json}");
     }
 
     /// A trial's variants add up, and so do a run's trials.

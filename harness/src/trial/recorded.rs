@@ -233,6 +233,13 @@ pub(crate) fn run(
             by_invariant.join("; "),
             selection.reproduce(&names[0], &ctx.scenario.name, disks[0].kind()),
         ),
+    )
+    .with_checks(
+        INVARIANTS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| failed.iter().any(|p| p[*i].is_some()))
+            .map(|(_, name)| *name),
     ))
 }
 
