@@ -20,8 +20,9 @@ pub(super) fn defects(work_dir: &Path, args: &DefectsArgs) -> Result<ExitCode, H
         .collect();
 
     // Without a defect the same trials must pass, or a failure under one would prove nothing.
-    for (fs, scenarios) in defects::baseline(&scopes) {
-        let clean = defects::try_defect(&exe, work_dir, &args.source, &scenarios, &[fs], None)?;
+    for (filesystems, scenarios) in defects::baseline(&scopes) {
+        let clean =
+            defects::try_defect(&exe, work_dir, &args.source, &scenarios, &filesystems, None)?;
         let failed: Vec<String> = clean
             .caught_by
             .iter()

@@ -249,27 +249,29 @@ pub fn try_defect(
     Ok(finding)
 }
 
-/// The runs without any defect that must pass first, one per filesystem: each runs the
-/// scenarios of the scopes that name that filesystem (not every scenario of every scope on every
-/// filesystem of any scope).
-pub fn baseline(scopes: &[Scope]) -> Vec<(FsKind, Vec<&'static str>)> {
+/// The runs without any defect that must pass first: each filesystem runs the scenarios of the
+/// scopes that name it (not every scenario of every scope on every filesystem of any scope), and
+/// filesystems with the same scenarios share a run.
+pub fn baseline(scopes: &[Scope]) -> Vec<(Vec<FsKind>, Vec<&'static str>)> {
     let mut filesystems: Vec<FsKind> = scopes.iter().flat_map(|s| s.filesystems).copied().collect();
     filesystems.sort_unstable();
     filesystems.dedup();
-    filesystems
-        .into_iter()
-        .map(|fs| {
-            let mut scenarios: Vec<&str> = scopes
-                .iter()
-                .filter(|s| s.filesystems.contains(&fs))
-                .flat_map(|s| s.scenarios)
-                .copied()
-                .collect();
-            scenarios.sort_unstable();
-            scenarios.dedup();
-            (fs, scenarios)
-        })
-        .collect()
+    let mut runs: Vec<(Vec<FsKind>, Vec<&'static str>)> = Vec::new();
+    for fs in filesystems {
+        let mut scenarios: Vec<&str> = scopes
+            .iter()
+            .filter(|s| s.filesystems.contains(&fs))
+            .flat_map(|s| s.scenarios)
+            .copied()
+            .collect();
+        scenarios.sort_unstable();
+        scenarios.dedup();
+        match runs.iter_mut().find(|(_, s)| *s == scenarios) {
+            Some((on, _)) => on.push(fs),
+            None => runs.push((vec![fs], scenarios)),
+        }
+    }
+    runs
 }
 
 fn io_error(what: &'static str, path: &Path, source: std::io::Error) -> HarnessError {
@@ -518,7 +520,8 @@ mod tests {
         );
     }
 
-    /// Each filesystem runs the scenarios of the scopes that name it, not those of every scope.
+    /// Each filesystem runs the scenarios of the scopes that name it, not those of every scope;
+    /// filesystems with the same scenarios share a run.
     #[test]
     fn the_baseline_runs_each_filesystem_with_its_own_scenarios() {
         let scopes = [
@@ -530,15 +533,17 @@ mod tests {
             baseline(&scopes),
             [
                 (
-                    FsKind::Ext4,
+                    vec![FsKind::Ext4],
                     vec![
                         "crash-kill-apply",
                         "crash-power-cut",
                         "crash-recorded-apply"
                     ]
                 ),
-                (FsKind::Btrfs, vec!["crash-recorded-apply"]),
-                (FsKind::Xfs, vec!["crash-recorded-apply"]),
+                (
+                    vec![FsKind::Btrfs, FsKind::Xfs],
+                    vec!["crash-recorded-apply"]
+                ),
             ]
         );
     }
