@@ -212,6 +212,7 @@ fn compare_golden(id: &TrialId, transcript: &str, config: &RunConfig<'_>) -> Opt
                 golden_file.display(),
                 bad.display()
             ),
+            checks: Vec::new(),
             diff: Some(golden::head(&diff)),
         }),
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use switchyard::defect::Defect;
+use switchyard_harness::defects::SCOPES;
 
 const FSMATRIX: &str = env!("CARGO_BIN_EXE_fsmatrix");
 const WORK_DIR: &str = "/var/tmp/fsmatrix-selftest-defects";
@@ -44,6 +45,29 @@ fn the_matrix_catches_every_deliberate_defect() {
             line.contains('@') && !line.contains("NOT CAUGHT"),
             "{defect} is not caught by a trial: {line}"
         );
+    }
+    // Every scope of a defect caught it on each of its filesystems, and the table names the
+    // checks that did: `crash-recorded-apply@btrfs (durable)`.
+    for scope in SCOPES {
+        let line = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(scope.defect.name()))
+            .unwrap_or_else(|| panic!("the table has no line for {}:\n{table}", scope.defect));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for fs in scope.filesystems {
+            let at = format!("@{fs}");
+            let caught = words.windows(2).any(|w| {
+                w[0].ends_with(&at)
+                    && scope.scenarios.iter().any(|s| w[0].contains(s))
+                    && w[1].starts_with('(')
+                    && w[1].len() > 2
+            });
+            assert!(
+                caught,
+                "{} is not caught by {:?} on {fs} with a check named: {line}",
+                scope.defect, scope.scenarios
+            );
+        }
     }
     assert!(
         table.contains(&format!(

@@ -3,8 +3,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use switchyard::defect::Defect;
-
 use super::args::DefectsArgs;
 use crate::defects::{self, SCOPES, Scope};
 use crate::error::{HarnessError, exit};
@@ -21,55 +19,53 @@ pub(super) fn defects(work_dir: &Path, args: &DefectsArgs) -> Result<ExitCode, H
         .filter(|s| args.only.is_empty() || args.only.contains(&s.defect))
         .collect();
 
-    // Without a defect the same scenarios must pass, or a failure under one would prove nothing.
-    let mut baseline: Vec<&str> = scopes.iter().flat_map(|s| s.scenarios).copied().collect();
-    baseline.sort_unstable();
-    baseline.dedup();
-    let mut filesystems: Vec<_> = scopes.iter().flat_map(|s| s.filesystems).copied().collect();
-    filesystems.sort_unstable();
-    filesystems.dedup();
-    let all = Scope {
-        defect: Defect::ALL[0],
-        scenarios: baseline.leak(),
-        filesystems: filesystems.leak(),
-    };
-    let clean = defects::try_defect(&exe, work_dir, &args.source, &all, None)?;
-    if !clean.caught_by.is_empty()
-        || !clean.golden_only.is_empty()
-        || !clean.inconclusive.is_empty()
-    {
-        eprintln!(
-            "error: the self-test's scenarios fail without any defect ({}); fix that first",
-            [clean.caught_by, clean.golden_only, clean.inconclusive]
-                .concat()
-                .join(", ")
-        );
-        return Ok(ExitCode::from(exit::TRIALS_FAILED));
+    // Without a defect the same trials must pass, or a failure under one would prove nothing.
+    for (filesystems, scenarios) in defects::baseline(&scopes) {
+        let clean =
+            defects::try_defect(&exe, work_dir, &args.source, &scenarios, &filesystems, None)?;
+        let failed: Vec<String> = clean
+            .caught_by
+            .iter()
+            .map(|c| c.trial.to_string())
+            .chain(clean.golden_only)
+            .chain(clean.inconclusive)
+            .collect();
+        if !failed.is_empty() {
+            eprintln!(
+                "error: the self-test's scenarios fail without any defect ({}); fix that first",
+                failed.join(", ")
+            );
+            return Ok(ExitCode::from(exit::TRIALS_FAILED));
+        }
     }
 
     let mut findings = Vec::new();
     for scope in scopes {
-        let mut finding =
-            defects::try_defect(&exe, work_dir, &args.source, &scope, Some(scope.defect))?;
+        let run = || {
+            defects::try_defect(
+                &exe,
+                work_dir,
+                &args.source,
+                scope.scenarios,
+                scope.filesystems,
+                Some(scope.defect),
+            )
+        };
+        let mut finding = run()?;
         reset_canary()?;
         // A trial that failed for the machine's sake (a mount, a loop device another process
         // held) says nothing about the engine: such a run is tried once more, and reported as
         // inconclusive if it fails so again.
-        if !finding.caught() && !finding.inconclusive.is_empty() {
-            finding =
-                defects::try_defect(&exe, work_dir, &args.source, &scope, Some(scope.defect))?;
+        if !finding.caught(&scope) && !finding.inconclusive.is_empty() {
+            finding = run()?;
             reset_canary()?;
         }
         findings.push((scope, finding));
     }
     print!("{}", defects::table(&findings));
-    let missed = findings.iter().filter(|(_, f)| !f.caught()).count();
-    println!(
-        "{} of {} defects caught by the matrix",
-        findings.len() - missed,
-        findings.len()
-    );
-    Ok(ExitCode::from(if missed == 0 {
+    let (caught, of) = defects::defects_caught(&findings);
+    println!("{caught} of {of} defects caught by the matrix");
+    Ok(ExitCode::from(if caught == of {
         exit::PASSED
     } else {
         exit::TRIALS_FAILED

@@ -1,6 +1,7 @@
-//! The human report: a line per finished trial (with the diff head of a golden mismatch), a
-//! summary table of scenario × filesystem, and the closing
-//! `N passed, N failed, N skipped; N out of scope by declaration`.
+//! The human report: a line per finished trial (with the diff head of a golden mismatch, and a
+//! recorded trial's crash states and what its bounds cut), a summary table of scenario ×
+//! filesystem, and the closing `N passed, N failed, N skipped; N out of scope by declaration`
+//! (with `; N crash states checked, N cut by the bounds` when there were any).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
@@ -48,9 +49,10 @@ impl TerminalReporter {
             Event::TrialFinished { result, done, of } => {
                 let width = of.to_string().len();
                 let secs = result.duration.as_secs_f64();
-                let states = match result.crash_states.count {
-                    0 => String::new(),
-                    n => format!(", {n} crash states"),
+                let states = if result.crash_states.is_none() {
+                    String::new()
+                } else {
+                    format!(", {}", result.crash_states)
                 };
                 match &result.outcome {
                     Outcome::Passed => {
@@ -121,4 +123,49 @@ fn write_table(out: &mut impl Write, results: &[TrialResult]) -> io::Result<()> 
         writeln!(out)?;
     }
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::matrix::TrialId;
+    use crate::report::CrashStates;
+
+    fn line_of(result: &TrialResult) -> String {
+        let mut out = Vec::new();
+        TerminalReporter::new()
+            .write(
+                &mut out,
+                &Event::TrialFinished {
+                    result,
+                    done: 1,
+                    of: 1,
+                },
+            )
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A passing recorded trial says how many states it checked and what the bounds cut.
+    #[test]
+    fn a_pass_line_says_what_the_bounds_cut() {
+        let result = TrialResult {
+            id: TrialId {
+                scenario: "crash-recorded-apply".into(),
+                fs: FsKind::Btrfs,
+            },
+            outcome: Outcome::Passed,
+            duration: Duration::from_millis(200),
+            crash_states: CrashStates {
+                count: 26,
+                ..CrashStates::default()
+            },
+        };
+        assert_eq!(
+            line_of(&result),
+            "[1/1] PASS crash-recorded-apply@btrfs (0.2s, 26 crash states, 0 cut by the bounds)\n"
+        );
+    }
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use switchyard::crash::{CrashPoint, Phase};
 use switchyard::{ActionKind, EngineFile, EngineName, Plan, store_dir_for_root};
 
+use super::checks::CRASH_POINTS;
 use super::engine::Layout;
 use super::step::{
     Occurrence, Progress, Running, StepOp, StepRequest, plan_for, run_to_end, watched,
@@ -153,7 +154,8 @@ pub(crate) fn run(
                 variant.at.name(),
                 reached.join(", ")
             ),
-        ));
+        )
+        .with_checks([CRASH_POINTS]));
     };
     // The tree as the stopped engine leaves it: the window its point names.
     let at = tree(ctx.layout).map_err(|e| harness("snapshot at the point", &e))?;
@@ -192,10 +194,12 @@ pub(crate) fn run(
     let after = tree(ctx.layout).map_err(|e| harness("snapshot after the crash", &e))?;
     let target_rels: Vec<String> = targets.iter().map(|t| t.rel.clone()).collect();
     let mut failures = Vec::new();
-    let mut invariant = |t: &mut Transcript, name: &str, problem: Option<String>| {
+    let mut checks = Vec::new();
+    let mut invariant = |t: &mut Transcript, name: &'static str, problem: Option<String>| {
         t.line(&json!({"invariant": name, "ok": problem.is_none()}));
         if let Some(p) = problem {
             failures.push(format!("{name}: {p}"));
+            checks.push(name);
         }
     };
 
@@ -267,7 +271,8 @@ pub(crate) fn run(
         Err(Failure::new(
             FailureKind::CrashSafety,
             format!("crash trial {}: {}", variant.name(), failures.join("; ")),
-        ))
+        )
+        .with_checks(checks))
     }
 }
 

@@ -1,6 +1,7 @@
 //! A trial: one scenario on one filesystem, run in a child process of its own.
 
 mod answers;
+mod checks;
 mod crash;
 mod crash_state;
 mod engine;

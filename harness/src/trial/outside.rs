@@ -11,6 +11,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::checks::OUTSIDE_ROOT;
 use crate::report::{Failure, FailureKind};
 use crate::transcript::{Snapshot, snapshot};
 
@@ -58,7 +59,8 @@ impl Outside {
                 "{when}: changed outside the scenario root: {}",
                 changed.join(", ")
             ),
-        ))
+        )
+        .with_checks([OUTSIDE_ROOT]))
     }
 }
 

@@ -19,6 +19,7 @@ use super::step::plan_for;
 use crate::blocklog::{self, Bounds, CrashState};
 use crate::error::chain;
 use crate::fixture::{Filesystem, Recording};
+use crate::fs_kind::FsKind;
 use crate::report::{CrashStates, Failure, FailureKind};
 use crate::scenario::{self, Step};
 use crate::transcript::{Snapshot, Transcript};
@@ -76,6 +77,22 @@ impl Selection {
             bounds,
             only: std::env::var(STATE_VAR).ok(),
         })
+    }
+
+    /// The command that checks `state` of `scenario` again on `fs`, on its own. It names the
+    /// bounds as well as the seed: which states a log gives, and so which writes a `prefix-N` or
+    /// `epoch-E.K` stands for, depends on both.
+    fn reproduce(&self, state: &str, scenario: &str, fs: FsKind) -> String {
+        let bounds = if self.bounds == Bounds::UNBOUNDED {
+            "all"
+        } else {
+            "default"
+        };
+        format!(
+            "{SEED_VAR}={} {STATES_VAR}={bounds} {STATE_VAR}={state} fsmatrix run --fs {fs} \
+             {scenario}",
+            self.seed
+        )
     }
 }
 
@@ -178,6 +195,8 @@ pub(crate) fn run(
         return Ok(CrashStates {
             count: chosen.len() as u64,
             checking,
+            flush_prefixes_cut: states.flush_prefixes_cut as u64,
+            write_prefixes_cut: states.write_prefixes_cut as u64,
         });
     }
     // Each failing invariant once, with how many states it failed on and its first problem.
@@ -202,7 +221,7 @@ pub(crate) fn run(
         format!(
             "recorded crash trial: {} of {} crash states fail (log: {} writes, {} flushes; \
              seed {}; cut by the bounds: {} flush prefixes, {} write prefixes): {}; {} \
-             (reproduce one with {SEED_VAR}={} {STATE_VAR}={})",
+             (reproduce one with: {})",
             failed.len(),
             chosen.len(),
             log.writes(),
@@ -212,9 +231,15 @@ pub(crate) fn run(
             states.write_prefixes_cut,
             names.join(" "),
             by_invariant.join("; "),
-            selection.seed,
-            names[0],
+            selection.reproduce(&names[0], &ctx.scenario.name, disks[0].kind()),
         ),
+    )
+    .with_checks(
+        INVARIANTS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| failed.iter().any(|p| p[*i].is_some()))
+            .map(|(_, name)| *name),
     ))
 }
 
@@ -314,4 +339,35 @@ fn debris(targets: &[String], now: &Snapshot) -> Option<String> {
         .filter(|p| engine_name_of(p, targets).is_some_and(|f| f != EngineFile::Sidecar))
         .collect();
     (!left.is_empty()).then(|| format!("left behind: {left:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hint is a whole command: the states a name stands for depend on the seed and the
+    /// bounds, and a run without the scenario and filesystem would run every trial.
+    #[test]
+    fn the_reproduce_hint_is_a_complete_command() {
+        let selection = Selection {
+            seed: 7,
+            bounds: Bounds::UNBOUNDED,
+            only: None,
+        };
+        assert_eq!(
+            selection.reproduce("epoch-2.1", "crash-recorded-apply", FsKind::Btrfs),
+            "FSMATRIX_CRASH_SEED=7 FSMATRIX_CRASH_STATES=all FSMATRIX_CRASH_STATE=epoch-2.1 \
+             fsmatrix run --fs btrfs crash-recorded-apply"
+        );
+        let selection = Selection {
+            seed: 1,
+            bounds: DEFAULT_BOUNDS,
+            only: None,
+        };
+        assert_eq!(
+            selection.reproduce("flush-6", "crash-recorded-rollback", FsKind::Xfs),
+            "FSMATRIX_CRASH_SEED=1 FSMATRIX_CRASH_STATES=default FSMATRIX_CRASH_STATE=flush-6 \
+             fsmatrix run --fs xfs crash-recorded-rollback"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use serde_json::json;
 use switchyard::ErrorId;
 
 use super::answers;
+use super::checks;
 use super::crash::{self, CrashContext, CrashVariant, without_sidecars};
 use super::engine::{Layout, lock_bound, wants_same_filesystem_store, wants_second_filesystem};
 use super::faults::Faults;
@@ -135,7 +136,8 @@ fn run_stopped_variants(
         return Err(Failure::new(
             FailureKind::Expectation,
             format!("the crash step never reaches {missing}, which the scenario names"),
-        ));
+        )
+        .with_checks([checks::CRASH_POINTS]));
     }
     let variants = reached
         .into_iter()
@@ -151,7 +153,8 @@ fn run_stopped_variants(
         return Err(Failure::new(
             FailureKind::Expectation,
             "the crash step reaches no crash point the scenario asks for",
-        ));
+        )
+        .with_checks([checks::CRASH_POINTS]));
     }
     for (n, variant) in variants.into_iter().enumerate() {
         t.line(&json!({ "variant": variant.name() }));
@@ -370,11 +373,14 @@ impl Steps<'_> {
     ) -> Result<Vec<Occurrence>, Failure> {
         let n = i + 1;
         let root = &self.layout.root;
-        let expectation = |msg: String| {
-            Failure::new(
-                FailureKind::Expectation,
-                format!("step {n} ({}): {msg}", step.name()),
-            )
+        let expectation = |check: &'static str| {
+            move |msg: String| {
+                Failure::new(
+                    FailureKind::Expectation,
+                    format!("step {n} ({}): {msg}", step.name()),
+                )
+                .with_checks([check])
+            }
         };
         match step {
             Step::Apply(_) | Step::Rollback(_) | Step::Prune(_) => {
@@ -394,7 +400,7 @@ impl Steps<'_> {
                 let watched = match plan_for(self.scenario, i, root) {
                     Ok(plan) => watched(&plan),
                     Err(_) if matches!(step, Step::Apply(_)) => Vec::new(),
-                    Err(e) => return Err(expectation(e)),
+                    Err(e) => return Err(expectation(checks::PLAN)(e)),
                 };
                 let request = StepRequest {
                     scenario_file: self.scenario.file.clone(),
@@ -416,9 +422,10 @@ impl Steps<'_> {
                 )?;
                 let took = started.elapsed();
                 t.facts(&ended.facts);
-                self.outcome(t, ended.error, expect).map_err(expectation)?;
+                self.outcome(t, ended.error, expect)
+                    .map_err(expectation(checks::RESULT))?;
                 self.check_answer(step, i, ended.answer.as_ref(), &before)
-                    .map_err(expectation)?;
+                    .map_err(expectation(checks::ANSWERS))?;
                 match step {
                     Step::Apply(_) => {
                         let bound = lock_bound(&self.scenario.policy);
@@ -447,7 +454,7 @@ impl Steps<'_> {
                     .collect();
                 t.line(&json!({"checked": entries.len(), "ok": problems.is_empty()}));
                 if !problems.is_empty() {
-                    return Err(expectation(problems.join("; ")));
+                    return Err(expectation(checks::CHECK)(problems.join("; ")));
                 }
                 return Ok(Vec::new());
             }

@@ -23,6 +23,7 @@ use switchyard::{
     ApplyMode, ApplyReport, ErrorId, Fact, MemorySink, Plan, RollbackOptions, RollbackReport,
 };
 
+use super::checks;
 use super::engine::{Layout, apply_plan, engine};
 use super::watch::{self, Watched};
 use crate::error::chain;
@@ -394,7 +395,8 @@ impl Running {
             Err(Failure::new(
                 FailureKind::CrashSafety,
                 format!("{}: the watcher saw: {}", self.label, found.join("; ")),
-            ))
+            )
+            .with_checks([checks::WATCHER]))
         }
     }
 }

@@ -176,6 +176,79 @@ steps:
     ws.assert_no_leaks();
 }
 
+/// A recorded trial that fails leaves nothing behind: not its recorded disks (FUSE mounts), nor
+/// the loop devices and filesystems on them. Each fails at another stage: a `check` before the
+/// recording, with its disk served and mounted; the state selection after it, while the states
+/// are being served; and the trial child killed mid-recording by the health check (walking up to
+/// the `__trial` process), which leaves its disk with no server.
+#[test]
+fn a_failing_recorded_trial_releases_its_recorded_disks() {
+    let ws = Workspace::new("recorded-failure");
+    let recorded = |smoke: &str, first: &str| {
+        format!(
+            r##"description: A recorded apply that fails.
+filesystems: [ext4, xfs]
+why: Recorded crash states need a block filesystem.
+policy: permissive
+tree:
+  usr/bin/ls:    {{ file: "GNU ls\n", mode: "0755" }}
+  opt/uutils/ls: {{ file: "#!/bin/sh\n{smoke}\n", mode: "0755" }}
+steps:
+{first}  - apply:
+      link: [ {{ source: opt/uutils/ls, target: usr/bin/ls }} ]
+      crash: {{ at: every, how: [recorded] }}
+"##
+        )
+    };
+    ws.scenario(
+        "check-fails",
+        &recorded("echo uutils ls", "  - check: { usr/bin/ls: absent }\n"),
+    )
+    .scenario("no-such-state", &recorded("echo uutils ls", ""))
+    .scenario(
+        "kills-its-trial",
+        &recorded(
+            "p=$PPID; while [ ${p:-0} -gt 1 ] && ! tr '\\\\0' ' ' </proc/$p/cmdline \
+             | grep -q ' __trial '; do p=$(awk '/^PPid:/ { print $2 }' /proc/$p/status); done; \
+             kill -9 $p",
+            "",
+        ),
+    );
+    let ran = run(ws
+        .fsmatrix(
+            &["run"],
+            &["--fs", "ext4,xfs", "--jobs", "2", "--trial-timeout", "60"],
+        )
+        .env("FSMATRIX_CRASH_STATE", "no-such-state"));
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(
+        ran.stdout.contains("0 passed, 6 failed, 0 skipped"),
+        "{}",
+        ran.stdout
+    );
+    for fs in ["ext4", "xfs"] {
+        for (scenario, why) in [
+            ("check-fails", "[expectation] step 1 (check)"),
+            (
+                "no-such-state",
+                "FSMATRIX_CRASH_STATE names no state of this log",
+            ),
+            (
+                "kills-its-trial",
+                "[child-crashed] the trial child was killed by signal 9",
+            ),
+        ] {
+            let line = ran
+                .stdout
+                .lines()
+                .find(|l| l.contains(&format!("FAIL {scenario}@{fs} ")))
+                .unwrap_or_else(|| panic!("no FAIL line for {scenario}@{fs}: {}", ran.stdout));
+            assert!(line.contains(why), "{scenario}@{fs}: {line}");
+        }
+    }
+    ws.assert_no_leaks();
+}
+
 /// The crash windows are the harness's, not the engine's: a crash point reported at another
 /// point's place (the engine's test-only move, `crash-points` builds only) fails the crash trials
 /// that stop there, naming the window, for apply and rollback alike.
