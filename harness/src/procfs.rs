@@ -1,8 +1,11 @@
 //! What /proc says about processes: their parent, process group and start time, and whether
 //! their environment carries a marker. Enough to find a trial's processes without guessing.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 /// One process as `/proc/PID/stat` describes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,13 +32,40 @@ pub fn stat(pid: i32) -> io::Result<ProcStat> {
 
 /// Every process that can be read now (one that ends while the list is made is left out).
 pub fn processes() -> Vec<ProcStat> {
+    pids().filter_map(|pid| stat(pid).ok()).collect()
+}
+
+fn pids() -> impl Iterator<Item = i32> {
     fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| stat(pid).ok())
-        .collect()
+}
+
+/// Whether a mount namespace other than this process's has a mount of the block `device`
+/// (field 3 of mountinfo, `major:minor`). Each namespace is read once, through the first of its
+/// processes found.
+pub fn mounted_in_another_namespace(device: &Path) -> bool {
+    let Ok(meta) = fs::metadata(device) else {
+        return false;
+    };
+    let rdev = meta.rdev();
+    let wanted = format!("{}:{}", rustix::fs::major(rdev), rustix::fs::minor(rdev));
+    let ours = fs::read_link("/proc/self/ns/mnt").ok();
+    let mut seen = HashSet::new();
+    pids().any(|pid| {
+        let Ok(ns) = fs::read_link(format!("/proc/{pid}/ns/mnt")) else {
+            return false;
+        };
+        if ours.as_ref() == Some(&ns) || !seen.insert(ns) {
+            return false;
+        }
+        fs::read_to_string(format!("/proc/{pid}/mountinfo")).is_ok_and(|text| {
+            text.lines()
+                .any(|line| line.split(' ').nth(2) == Some(wanted.as_str()))
+        })
+    })
 }
 
 /// Whether the environment of `pid` holds exactly `NAME=VALUE`.
