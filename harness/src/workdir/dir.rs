@@ -1,8 +1,9 @@
 //! The work directory itself: opened without following a symlink, and refused unless only its
 //! owner (the user running fsmatrix, root) can put anything in it, or move it: every directory
 //! above it must be root's and writable by nobody else, as OpenSSH's StrictModes wants of a
-//! user's `~/.ssh`. Such a directory is then made mode 0700 if it was not (a new one is created
-//! so).
+//! user's `~/.ssh`. A new one is created mode 0700; an existing one must already be, because
+//! fsmatrix changes the mode of no directory it did not make (`--work-dir /var`, mistyped, would
+//! otherwise lock every other user out of `/var`).
 
 use std::fs::{self, DirBuilder};
 use std::io;
@@ -39,12 +40,12 @@ impl WorkDir {
                 .create(parent)
                 .map_err(io_error("create", parent))?;
         }
-        match DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        let made = match DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(io_error("create", &path)(e)),
-        }
-        open_checked(&path)
+        };
+        open_checked(&path, made)
     }
 
     /// Opens an existing work directory; `None` when there is none.
@@ -52,7 +53,7 @@ impl WorkDir {
         let path = without_trailing_slash(path);
         match fs::symlink_metadata(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            _ => open_checked(&path).map(Some),
+            _ => open_checked(&path, false).map(Some),
         }
     }
 
@@ -70,7 +71,8 @@ fn without_trailing_slash(path: &Path) -> PathBuf {
     path.components().collect()
 }
 
-fn open_checked(path: &Path) -> Result<WorkDir, WorkDirError> {
+/// Opens and checks the work directory; `made` when this process has just created it.
+fn open_checked(path: &Path, made: bool) -> Result<WorkDir, WorkDirError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(fd) => fd,
@@ -99,14 +101,20 @@ fn open_checked(path: &Path) -> Result<WorkDir, WorkDirError> {
             wanted_uid,
         });
     }
-    // Ours, and nobody else could add to it: only readable by others, which it need not be.
-    if mode != 0o700 {
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
-            .map_err(|e| io_error("make private", path)(e.into()))?;
+    if mode != 0o700 && !made {
+        return Err(WorkDirError::NotMode700 {
+            path: path.to_owned(),
+            mode,
+        });
     }
     let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
     let path = fs::read_link(&proc_path).map_err(io_error("resolve", path))?;
     check_ancestors(&path, &stat, wanted_uid)?;
+    // The umask may have taken bits from the directory just made (0500 under umask 0277).
+    if mode != 0o700 {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
+            .map_err(|e| io_error("make private", &path)(e.into()))?;
+    }
     Ok(WorkDir { path, fd })
 }
 

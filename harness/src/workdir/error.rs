@@ -20,7 +20,7 @@ pub enum WorkDirError {
     #[error(
         "the work directory {} is owned by uid {uid} with mode {mode:04o}; it must be owned by uid {wanted_uid} \
          and writable by nobody else, or another user could plant what `fsmatrix clean` removes as \
-         root (chown it and chmod 0700 it, or choose another --work-dir)",
+         root (chown it and `chmod 700` it, or choose another --work-dir)",
         path.display()
     )]
     NotPrivate {
@@ -29,6 +29,15 @@ pub enum WorkDirError {
         mode: u32,
         wanted_uid: u32,
     },
+
+    #[error(
+        "the work directory {} has mode {mode:04o}; fsmatrix keeps its runs where only their owner \
+         can look (mode 0700) and changes the mode of no directory it did not make: `chmod 700 {}`, \
+         or choose another --work-dir",
+        path.display(),
+        path.display()
+    )]
+    NotMode700 { path: PathBuf, mode: u32 },
 
     #[error(
         "the work directory {} is below {}, which {fault}: its owner could move the work \
@@ -78,6 +87,7 @@ impl WorkDirError {
             WorkDirError::Symlink { .. }
                 | WorkDirError::NotADirectory { .. }
                 | WorkDirError::NotPrivate { .. }
+                | WorkDirError::NotMode700 { .. }
                 | WorkDirError::UnsafeAncestor { .. }
                 | WorkDirError::Moved { .. }
                 | WorkDirError::Full { .. }

@@ -89,19 +89,39 @@ fn a_work_dir_that_is_a_symlink_or_not_private_is_refused() {
     }
     assert_eq!(fs::read_dir(&ws.work).unwrap().count(), 0);
 
-    // A work directory fsmatrix makes is private from the start; one of its own that others
-    // could only read is made private.
+    // An existing directory of its own that others could only read is refused too, and left as
+    // it is: fsmatrix changes the mode of no directory it did not make (a mistyped
+    // `--work-dir /var` would lock every other user out of it), and says how to fix it.
     let readable = ws.dir.join("readable");
     fs::create_dir(&readable).unwrap();
     fs::set_permissions(&readable, fs::Permissions::from_mode(0o755)).unwrap();
-    for work in [ws.dir.join("fresh").join("work"), readable] {
-        let ran = run(ws.fsmatrix_in(&work, &["run"], &["--fs", "tmpfs"]));
-        assert_eq!(ran.code, 0, "{}", ran.all());
-        let meta = fs::symlink_metadata(&work).unwrap();
-        assert!(meta.is_dir());
-        assert_eq!(meta.mode() & 0o7777, 0o700, "{}", work.display());
-        assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
+    for (subcommand, args) in [("clean", &[][..]), ("run", &["--fs", "tmpfs"][..])] {
+        let ran = run(ws.fsmatrix_in(&readable, &[subcommand], args));
+        assert_eq!(ran.code, 3, "{subcommand}: {}", ran.all());
+        assert!(
+            ran.stderr
+                .contains(&format!("`chmod 700 {}`", readable.display())),
+            "{subcommand}: {}",
+            ran.stderr
+        );
+        let mode = fs::symlink_metadata(&readable).unwrap().mode() & 0o7777;
+        assert_eq!(
+            mode,
+            0o755,
+            "{subcommand} changed the mode of {}",
+            readable.display()
+        );
     }
+    assert_eq!(fs::read_dir(&readable).unwrap().count(), 0);
+
+    // A work directory fsmatrix makes is private from the start.
+    let fresh = ws.dir.join("fresh").join("work");
+    let ran = run(ws.fsmatrix_in(&fresh, &["run"], &["--fs", "tmpfs"]));
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let meta = fs::symlink_metadata(&fresh).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!(meta.mode() & 0o7777, 0o700, "{}", fresh.display());
+    assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
 }
 
 /// Proves: REQ-M5
