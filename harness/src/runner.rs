@@ -149,10 +149,13 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
         ));
     }
     if let Err(e) = fixture::sweep(&dir) {
-        failure.get_or_insert(Failure::new(
-            FailureKind::Harness,
-            format!("cannot release the trial's fixtures: {}", chain(&e)),
-        ));
+        add_failure(
+            &mut failure,
+            Failure::new(
+                FailureKind::Harness,
+                format!("cannot release the trial's fixtures: {}", chain(&e)),
+            ),
+        );
     }
 
     if let (Some(text), None, true) = (&transcript, &failure, config.verify_golden) {
@@ -171,6 +174,19 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
             crash_states,
         },
         transcript,
+    }
+}
+
+/// Adds `more` to what went wrong with a trial. An earlier failure keeps its kind, and `more` is
+/// appended to its message: fixtures that would not release after a timeout say that something
+/// the killed trial started may still hold them.
+fn add_failure(failure: &mut Option<Failure>, more: Failure) {
+    match failure {
+        Some(first) => {
+            first.message.push_str("; and ");
+            first.message.push_str(&more.message);
+        }
+        None => *failure = Some(more),
     }
 }
 
@@ -390,4 +406,26 @@ fn crashed(status: ExitStatus, stderr: &Path) -> Failure {
             }
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixtures_that_would_not_release_are_added_to_an_earlier_failure() {
+        let released = "cannot release the trial's fixtures: /dev/loop3 is still attached";
+        let mut failure = Some(Failure::new(FailureKind::TimedOut, "ran longer than 5 s"));
+        add_failure(&mut failure, Failure::new(FailureKind::Harness, released));
+        assert_eq!(
+            failure,
+            Some(Failure::new(
+                FailureKind::TimedOut,
+                format!("ran longer than 5 s; and {released}")
+            ))
+        );
+        let mut none = None;
+        add_failure(&mut none, Failure::new(FailureKind::Harness, released));
+        assert_eq!(none, Some(Failure::new(FailureKind::Harness, released)));
+    }
 }
