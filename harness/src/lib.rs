@@ -26,4 +26,5 @@ pub mod system;
 pub mod trace;
 pub mod transcript;
 pub mod trial;
+pub mod trial_children;
 pub mod workdir;

@@ -1,9 +1,11 @@
 //! Runs trials: each in a child process (`fsmatrix __trial`) of its own process group, `jobs`
 //! at a time, each with a time limit. The child owns its fixtures; the runner kills it on a
-//! timeout or a cancel and sweeps what it left. Results go to the caller as events.
+//! timeout or a cancel, kills what it left running (the runner adopts its orphans), and sweeps
+//! what it left mounted. Results go to the caller as events.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,6 +21,7 @@ use crate::matrix::{DeclaredScope, TrialId};
 use crate::report::{CrashStates, Event, Failure, FailureKind, Outcome, Summary, TrialResult};
 use crate::signal::Cancel;
 use crate::trial::{TrialReport, TrialRequest};
+use crate::trial_children::TrialChildren;
 use crate::workdir::{self, RunDir, TRIAL_TOKEN_ENV, TrialGroup};
 
 /// How a run is carried out.
@@ -49,7 +52,8 @@ enum Message {
 }
 
 /// Runs `trials` and reports each through `on_event`. Every trial yields a result: one that
-/// could not run (cancelled) fails as `not-run`.
+/// could not run (cancelled) fails as `not-run`. Fails only when this process cannot become the
+/// reaper of its trials' orphans, before any trial starts.
 pub fn run(
     trials: &[TrialId],
     scopes: &[DeclaredScope],
@@ -57,7 +61,8 @@ pub fn run(
     cancel: &Cancel,
     runner_name: &'static str,
     mut on_event: impl FnMut(&Event<'_>),
-) -> Vec<Executed> {
+) -> io::Result<Vec<Executed>> {
+    let children = TrialChildren::adopting_orphans()?;
     on_event(&Event::RunStarted {
         trials: trials.len(),
         runner: runner_name,
@@ -69,7 +74,7 @@ pub fn run(
     thread::scope(|scope| {
         for _ in 0..config.jobs.max(1) {
             let tx = tx.clone();
-            let next = &next;
+            let (next, children) = (&next, &children);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -78,7 +83,7 @@ pub fn run(
                         not_run(id)
                     } else {
                         let _ = tx.send(Message::Started(id.clone()));
-                        execute(id, config, cancel)
+                        execute(id, config, cancel, children)
                     };
                     let _ = tx.send(Message::Finished(Box::new(done)));
                 }
@@ -104,7 +109,7 @@ pub fn run(
     on_event(&Event::RunFinished {
         summary: &Summary::of(trials, &results, scopes),
     });
-    executed
+    Ok(executed)
 }
 
 fn not_run(id: &TrialId) -> Executed {
@@ -122,11 +127,22 @@ fn not_run(id: &TrialId) -> Executed {
     }
 }
 
-/// Runs one trial to its result: child, sweep, golden comparison.
-pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Executed {
+/// Runs one trial to its result: child, what it left running, sweep, golden comparison.
+/// `children` are the trial children of this process, which must start no other process
+/// meanwhile (see [`crate::trial_children`]).
+pub fn execute(
+    id: &TrialId,
+    config: &RunConfig<'_>,
+    cancel: &Cancel,
+    children: &TrialChildren,
+) -> Executed {
     let started = Instant::now();
     let dir = config.run_dir.trial_dir(id);
-    let (transcript, mut failure, crash_states) = match run_child(id, &dir, config, cancel) {
+    let ran = run_child(id, &dir, config, cancel, children);
+    // A child that was killed, or died, left its orphans to this process: they would keep the
+    // trial's mounts busy.
+    children.kill_orphans();
+    let (transcript, mut failure, crash_states) = match ran {
         Ok(report) => (Some(report.transcript), report.failure, report.crash_states),
         Err(failure) => (None, Some(failure), CrashStates::default()),
     };
@@ -149,10 +165,13 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
         ));
     }
     if let Err(e) = fixture::sweep(&dir) {
-        failure.get_or_insert(Failure::new(
-            FailureKind::Harness,
-            format!("cannot release the trial's fixtures: {}", chain(&e)),
-        ));
+        add_failure(
+            &mut failure,
+            Failure::new(
+                FailureKind::Harness,
+                format!("cannot release the trial's fixtures: {}", chain(&e)),
+            ),
+        );
     }
 
     if let (Some(text), None, true) = (&transcript, &failure, config.verify_golden) {
@@ -171,6 +190,19 @@ pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Execute
             crash_states,
         },
         transcript,
+    }
+}
+
+/// Adds `more` to what went wrong with a trial. An earlier failure keeps its kind, and `more` is
+/// appended to its message: fixtures that would not release after a timeout say that something
+/// the killed trial started may still hold them.
+fn add_failure(failure: &mut Option<Failure>, more: Failure) {
+    match failure {
+        Some(first) => {
+            first.message.push_str("; and ");
+            first.message.push_str(&more.message);
+        }
+        None => *failure = Some(more),
     }
 }
 
@@ -233,6 +265,7 @@ fn run_child(
     dir: &Path,
     config: &RunConfig<'_>,
     cancel: &Cancel,
+    children: &TrialChildren,
 ) -> Result<TrialReport, Failure> {
     let harness = |what: &str, e: &dyn std::fmt::Display| {
         Failure::new(FailureKind::Harness, format!("{what}: {e}"))
@@ -259,36 +292,39 @@ fn run_child(
     .map_err(|e| harness("writing the trial request", &e))?;
     let log = |name: &str| fs::File::create(dir.join(name)).map(Stdio::from);
     let token = config.run_dir.trial_token(id);
-    let mut child = Command::new(&config.exe)
-        .arg("__trial")
-        .arg(&request_file)
-        .arg(&report_file)
-        .stdin(Stdio::null())
-        .stdout(log("child.stdout").map_err(|e| harness("child log", &e))?)
-        .stderr(log("child.stderr").map_err(|e| harness("child log", &e))?)
-        .env(TRIAL_TOKEN_ENV, &token)
-        .process_group(0)
-        .spawn()
+    let mut live = children
+        .spawn(
+            Command::new(&config.exe)
+                .arg("__trial")
+                .arg(&request_file)
+                .arg(&report_file)
+                .stdin(Stdio::null())
+                .stdout(log("child.stdout").map_err(|e| harness("child log", &e))?)
+                .stderr(log("child.stderr").map_err(|e| harness("child log", &e))?)
+                .env(TRIAL_TOKEN_ENV, &token)
+                .process_group(0),
+        )
         .map_err(|e| harness(&format!("starting {}", config.exe.display()), &e))?;
+    let child = &mut live.child;
     // If this process is killed outright, `fsmatrix clean` kills what is left of the group.
     if let Err(e) = TrialGroup::of_leader(child.id(), &token).and_then(|g| g.write(dir)) {
-        kill_group(&mut child, dir, &token);
+        kill_group(child, dir, &token);
         return Err(harness("recording the trial's process group", &e));
     }
 
     let started = Instant::now();
-    let exit = ExitWatch::of(&child);
+    let exit = ExitWatch::of(child);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => {}
             Err(e) => {
-                kill_group(&mut child, dir, &token);
+                kill_group(child, dir, &token);
                 return Err(harness("waiting for the trial child", &e));
             }
         }
         if started.elapsed() > config.trial_timeout {
-            kill_group(&mut child, dir, &token);
+            kill_group(child, dir, &token);
             return Err(Failure::new(
                 FailureKind::TimedOut,
                 format!(
@@ -298,7 +334,7 @@ fn run_child(
             ));
         }
         if cancel.is_cancelled() {
-            kill_group(&mut child, dir, &token);
+            kill_group(child, dir, &token);
             return Err(Failure::new(
                 FailureKind::NotRun,
                 "interrupted; the trial was stopped",
@@ -391,4 +427,26 @@ fn crashed(status: ExitStatus, stderr: &Path) -> Failure {
             }
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixtures_that_would_not_release_are_added_to_an_earlier_failure() {
+        let released = "cannot release the trial's fixtures: /dev/loop3 is still attached";
+        let mut failure = Some(Failure::new(FailureKind::TimedOut, "ran longer than 5 s"));
+        add_failure(&mut failure, Failure::new(FailureKind::Harness, released));
+        assert_eq!(
+            failure,
+            Some(Failure::new(
+                FailureKind::TimedOut,
+                format!("ran longer than 5 s; and {released}")
+            ))
+        );
+        let mut none = None;
+        add_failure(&mut none, Failure::new(FailureKind::Harness, released));
+        assert_eq!(none, Some(Failure::new(FailureKind::Harness, released)));
+    }
 }

@@ -17,6 +17,7 @@ use switchyard_harness::report::Outcome;
 use switchyard_harness::runner::{self, RunConfig};
 use switchyard_harness::scenario;
 use switchyard_harness::signal::Cancel;
+use switchyard_harness::trial_children::TrialChildren;
 use switchyard_harness::workdir::{DEFAULT_WORK_DIR, RunDir};
 
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(300);
@@ -37,6 +38,16 @@ fn run_dir() -> &'static RunDir {
             .map_or_else(|| PathBuf::from(DEFAULT_WORK_DIR), PathBuf::from);
         RunDir::create(&work)
             .unwrap_or_else(|e| panic!("cannot create a run directory in {}: {e}", work.display()))
+    })
+}
+
+static CHILDREN: OnceLock<TrialChildren> = OnceLock::new();
+
+/// The trial children of the test process, which adopts what they leave when they die.
+fn children() -> &'static TrialChildren {
+    CHILDREN.get_or_init(|| {
+        TrialChildren::adopting_orphans()
+            .unwrap_or_else(|e| panic!("cannot become the reaper of the trials' orphans: {e}"))
     })
 }
 
@@ -105,7 +116,7 @@ fn main() -> ExitCode {
                     trial_timeout: TRIAL_TIMEOUT,
                     verify_golden: true,
                 };
-                let done = runner::execute(&id, &config, &cancel);
+                let done = runner::execute(&id, &config, &cancel, children());
                 match done.result.outcome {
                     Outcome::Passed => Ok(()),
                     Outcome::Failed(f) => {

@@ -21,7 +21,7 @@ pub(super) fn clean(work_dir: &Path) -> Result<ExitCode, HarnessError> {
         Ok(docker) => {
             let report = docker.clean(&CleanOptions {
                 work_dir: survey.work_dir().to_owned(),
-                alive_runs: survey.alive_runs(),
+                dead_runs: survey.dead_runs(),
                 images: survey.images_of_dead_runs(),
             })?;
             survey.forget_images(&report.images)?;

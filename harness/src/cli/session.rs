@@ -47,14 +47,19 @@ impl Session {
             verify_golden,
         };
         let mut reporter = TerminalReporter::new();
-        Ok(runner::run(
+        runner::run(
             &selection.matrix.trials,
             &selection.matrix.scopes,
             &config,
             &self.cancel,
             "host",
             |event| reporter.report(event),
-        ))
+        )
+        .map_err(|source| HarnessError::Io {
+            what: "become the reaper of",
+            path: "the trials' orphans".into(),
+            source,
+        })
     }
 }
 

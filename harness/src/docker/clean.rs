@@ -1,8 +1,9 @@
 //! The sweep: remove what a killed run left behind, found by label rather than remembered.
 //!
 //! Only containers labelled with the work directory being cleaned are looked at, and of those
-//! only the ones whose run is not alive (the caller knows, from each run's lock) are removed:
-//! containers of other work directories and of live runs stay, whatever their state.
+//! only the ones whose run the caller found dead (from each run's lock) are removed: containers
+//! of other work directories, of live runs and of runs the caller did not see (one that started
+//! after it looked) stay, whatever their state.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,8 +19,8 @@ use super::image_lock::ImageLock;
 pub struct CleanOptions {
     /// The work directory (as the kernel names it) whose runs' containers may be removed.
     pub work_dir: PathBuf,
-    /// Runs of that work directory that are still going: their containers stay.
-    pub alive_runs: Vec<String>,
+    /// Runs of that work directory found dead: only their containers are removed.
+    pub dead_runs: Vec<String>,
     /// Runner images that only dead runs of that work directory used: each is removed unless a
     /// container uses it.
     pub images: Vec<String>,
@@ -40,21 +41,22 @@ pub struct RemovedContainer {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CleanReport {
     pub containers: Vec<RemovedContainer>,
-    /// Containers of live runs of the work directory, left alone.
-    pub alive: Vec<RemovedContainer>,
+    /// Containers of the work directory's runs that were not found dead, left alone.
+    pub left: Vec<RemovedContainer>,
     /// Runner images removed (or found already gone).
     pub images: Vec<String>,
 }
 
 impl std::fmt::Display for CleanReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.containers.is_empty() && self.alive.is_empty() {
+        if self.containers.is_empty() && self.left.is_empty() {
             writeln!(f, "no containers of runs in this work directory")?;
         }
-        for c in &self.alive {
+        for c in &self.left {
             writeln!(
                 f,
-                "left container {} alone: its run {} is still going",
+                "left container {} alone: its run {} is not a dead run of this work directory \
+                 (it is still going, or started after clean looked)",
                 c.id, c.run_id
             )?;
         }
@@ -83,8 +85,8 @@ pub(crate) async fn clean(
             id: container::short(&found.id).to_owned(),
             ..found
         };
-        if opts.alive_runs.contains(&found.run_id) {
-            report.alive.push(found);
+        if !opts.dead_runs.contains(&found.run_id) {
+            report.left.push(found);
             continue;
         }
         container::remove(api, &found.id).await?;

@@ -461,7 +461,7 @@ fn clean_removes_the_leftovers_of_dead_runs_of_its_work_directory_only() {
 
     let opts = CleanOptions {
         work_dir: work.clone(),
-        alive_runs: vec![alive.clone()],
+        dead_runs: vec![dead.clone()],
         images: Vec::new(),
     };
     let report = docker.clean(&opts).expect("clean");
@@ -477,15 +477,16 @@ fn clean_removes_the_leftovers_of_dead_runs_of_its_work_directory_only() {
     assert_eq!(containers_of(&docker, &elsewhere).len(), 1, "{report}");
     assert_eq!(docker.clean(&opts).expect("clean").containers, []);
 
-    // Once that run is over too, its container goes; the other work directory's stays.
+    // Once that run is found dead too, its container goes; the other work directory's stays.
     let over = CleanOptions {
-        alive_runs: Vec::new(),
+        dead_runs: vec![dead.clone(), alive.clone()],
         ..opts
     };
     assert_eq!(docker.clean(&over).expect("clean").containers.len(), 1);
     assert_eq!(containers_of(&docker, &alive), []);
     let elsewhere_dir = CleanOptions {
         work_dir: work.join("another-work-dir"),
+        dead_runs: vec![elsewhere.clone()],
         ..over
     };
     assert_eq!(

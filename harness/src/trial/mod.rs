@@ -22,3 +22,4 @@ pub use outside::CANARY;
 pub use run::{TrialReport, TrialRequest, run_trial};
 pub use step::{StepRequest, step_child};
 pub use strays::adopt_orphans;
+pub(crate) use strays::{child_of, kill_in_rounds};

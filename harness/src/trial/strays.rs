@@ -30,6 +30,16 @@ pub fn adopt_orphans() -> io::Result<()> {
 pub fn kill_strays() -> usize {
     let me = rustix::process::getpid().as_raw_nonzero().get();
     let leads_group = rustix::process::getpgrp().as_raw_nonzero().get() == me;
+    kill_in_rounds(|p, parents| {
+        (leads_group && p.pgid == me) || child_of(p.pid, me, parents).is_some()
+    })
+}
+
+/// Kills every process other than this one that `is_stray` picks (given the parent of every
+/// process), in rounds, since a stray may fork before it dies; waits until each is gone, and
+/// reaps those of them that end up as this process's children. Returns how many were killed.
+pub(crate) fn kill_in_rounds(is_stray: impl Fn(&ProcStat, &HashMap<i32, i32>) -> bool) -> usize {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
     let mut killed = 0;
     for _ in 0..ROUNDS {
         let processes = procfs::processes();
@@ -37,7 +47,7 @@ pub fn kill_strays() -> usize {
         let strays: Vec<ProcStat> = processes
             .into_iter()
             .filter(|p| p.pid != me && p.state != 'Z')
-            .filter(|p| (leads_group && p.pgid == me) || descends_from(p.pid, me, &parents))
+            .filter(|p| is_stray(p, &parents))
             .collect();
         if strays.is_empty() {
             break;
@@ -53,20 +63,22 @@ pub fn kill_strays() -> usize {
             wait_gone(stray, me);
         }
     }
-    reap_zombies(me);
+    reap_zombies(me, &is_stray);
     killed
 }
 
-fn descends_from(mut pid: i32, ancestor: i32, parents: &HashMap<i32, i32>) -> bool {
+/// The child of `ancestor` that `pid` is, or descends from; `None` when `pid` does not descend
+/// from `ancestor`.
+pub(crate) fn child_of(mut pid: i32, ancestor: i32, parents: &HashMap<i32, i32>) -> Option<i32> {
     // Bounded: a pid reused while the list was read could make a cycle.
     for _ in 0..parents.len() {
         match parents.get(&pid) {
-            Some(&parent) if parent == ancestor => return true,
+            Some(&parent) if parent == ancestor => return Some(pid),
             Some(&parent) if parent > 1 => pid = parent,
-            _ => return false,
+            _ => return None,
         }
     }
-    false
+    None
 }
 
 /// A killed child of ours is reaped; any other stray is watched until it is gone or a zombie
@@ -89,11 +101,14 @@ fn wait_gone(stray: &ProcStat, me: i32) {
     }
 }
 
-/// Orphans that died after being handed to us are ours to reap.
-fn reap_zombies(me: i32) {
-    for zombie in procfs::processes()
-        .into_iter()
-        .filter(|p| p.ppid == me && p.state == 'Z')
+/// Strays that died after being handed to us are ours to reap; no other child of ours is, since
+/// whoever started it waits for it.
+fn reap_zombies(me: i32, is_stray: impl Fn(&ProcStat, &HashMap<i32, i32>) -> bool) {
+    let processes = procfs::processes();
+    let parents: HashMap<i32, i32> = processes.iter().map(|p| (p.pid, p.ppid)).collect();
+    for zombie in processes
+        .iter()
+        .filter(|p| p.ppid == me && p.state == 'Z' && is_stray(p, &parents))
     {
         if let Some(pid) = Pid::from_raw(zombie.pid) {
             let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);

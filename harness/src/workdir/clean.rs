@@ -134,8 +134,16 @@ impl Survey {
         self.work.path()
     }
 
+    /// The names of the runs found dead: what is labelled with one of them is theirs to remove.
+    pub fn dead_runs(&self) -> Vec<String> {
+        self.dead
+            .iter()
+            .filter_map(|(path, _)| Some(path.file_name()?.to_string_lossy().into_owned()))
+            .collect()
+    }
+
     /// The names of the runs still going.
-    pub fn alive_runs(&self) -> Vec<String> {
+    fn alive_runs(&self) -> Vec<String> {
         self.left
             .iter()
             .filter(|(_, why)| *why == Left::Alive)

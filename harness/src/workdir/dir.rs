@@ -1,6 +1,9 @@
 //! The work directory itself: opened without following a symlink, and refused unless only its
-//! owner (the user running fsmatrix, root) can put anything in it; such a directory is then made
-//! mode 0700 if it was not (a new one is created so).
+//! owner (the user running fsmatrix, root) can put anything in it, or move it: every directory
+//! above it must be root's and writable by nobody else, as OpenSSH's StrictModes wants of a
+//! user's `~/.ssh`. A new one is created mode 0700; an existing one must already be, because
+//! fsmatrix changes the mode of no directory it did not make (`--work-dir /var`, mistyped, would
+//! otherwise lock every other user out of `/var`).
 
 use std::fs::{self, DirBuilder};
 use std::io;
@@ -8,10 +11,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{Mode, OFlags, Stat};
 use rustix::io::Errno;
 
-use super::error::WorkDirError;
+use super::error::{AncestorFault, WorkDirError};
 
 /// The default work directory, unless `--work-dir` or `FSMATRIX_WORK_DIR` says otherwise.
 pub const DEFAULT_WORK_DIR: &str = "/var/tmp/fsmatrix";
@@ -29,14 +32,20 @@ impl WorkDir {
     pub fn create(path: &Path) -> Result<WorkDir, WorkDirError> {
         let path = without_trailing_slash(path);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(io_error("create", parent))?;
+            // 0755 whatever the umask: a directory above the work directory that others may
+            // write to is refused below.
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(io_error("create", parent))?;
         }
-        match DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        let made = match DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(io_error("create", &path)(e)),
-        }
-        open_checked(&path)
+        };
+        open_checked(&path, made)
     }
 
     /// Opens an existing work directory; `None` when there is none.
@@ -44,7 +53,7 @@ impl WorkDir {
         let path = without_trailing_slash(path);
         match fs::symlink_metadata(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            _ => open_checked(&path).map(Some),
+            _ => open_checked(&path, false).map(Some),
         }
     }
 
@@ -62,7 +71,8 @@ fn without_trailing_slash(path: &Path) -> PathBuf {
     path.components().collect()
 }
 
-fn open_checked(path: &Path) -> Result<WorkDir, WorkDirError> {
+/// Opens and checks the work directory; `made` when this process has just created it.
+fn open_checked(path: &Path, made: bool) -> Result<WorkDir, WorkDirError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(fd) => fd,
@@ -91,14 +101,65 @@ fn open_checked(path: &Path) -> Result<WorkDir, WorkDirError> {
             wanted_uid,
         });
     }
-    // Ours, and nobody else could add to it: only readable by others, which it need not be.
-    if mode != 0o700 {
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
-            .map_err(|e| io_error("make private", path)(e.into()))?;
+    if mode != 0o700 && !made {
+        return Err(WorkDirError::NotMode700 {
+            path: path.to_owned(),
+            mode,
+        });
     }
     let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
     let path = fs::read_link(&proc_path).map_err(io_error("resolve", path))?;
+    check_ancestors(&path, &stat, wanted_uid)?;
+    // The umask may have taken bits from the directory just made (0500 under umask 0277).
+    if mode != 0o700 {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
+            .map_err(|e| io_error("make private", &path)(e.into()))?;
+    }
     Ok(WorkDir { path, fd })
+}
+
+/// Walks from `/` down to the work directory (`path`, as the kernel names it; `work` its
+/// status) without following a symlink, and refuses it unless every directory above it is
+/// owned by root (or by `uid`, who runs fsmatrix) and writable by nobody else, or sticky. The
+/// owner of a directory, and anyone who may write to it, can rename what is in it: the work
+/// directory, between `clean`'s look at a dead run and its sweep, replaced by one holding a
+/// symlink to any directory that `clean` would then unmount and delete as root. A sticky
+/// directory (`/tmp`, `/var/tmp`) lets others rename only what they own, and the next directory
+/// down is held to this same rule (the work directory itself is `uid`'s).
+fn check_ancestors(path: &Path, work: &Stat, uid: u32) -> Result<(), WorkDirError> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let root = Path::new("/");
+    let mut dir = rustix::fs::open(root, flags, Mode::empty())
+        .map_err(|e| io_error("open", root)(e.into()))?;
+    let mut here = root.to_owned();
+    for name in path.components().skip(1) {
+        let stat = rustix::fs::fstat(&dir).map_err(|e| io_error("inspect", &here)(e.into()))?;
+        if let Some(fault) = AncestorFault::of(stat.st_uid, stat.st_mode, uid) {
+            return Err(WorkDirError::UnsafeAncestor {
+                path: path.to_owned(),
+                ancestor: here,
+                fault,
+            });
+        }
+        here.push(name);
+        dir = match rustix::fs::openat(&dir, name.as_os_str(), flags, Mode::empty()) {
+            Ok(next) => next,
+            // A symlink or something else now, where the kernel named a directory.
+            Err(Errno::LOOP | Errno::NOTDIR | Errno::NOENT) => {
+                return Err(WorkDirError::Moved {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) => return Err(io_error("open", &here)(e.into())),
+        };
+    }
+    let end = rustix::fs::fstat(&dir).map_err(|e| io_error("inspect", path)(e.into()))?;
+    if (end.st_dev, end.st_ino) != (work.st_dev, work.st_ino) {
+        return Err(WorkDirError::Moved {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn io_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> WorkDirError {

@@ -1,8 +1,9 @@
 //! The directories a run owns, and the reclaiming of what a killed run left behind.
 //!
 //! The work directory must be a real directory owned by the user running fsmatrix (root) that
-//! nobody else can write to (it is made mode 0700): `clean` runs as root and removes what it
-//! finds there, so nobody else may plant anything in it. Every run makes `WORK/run-<time>-<pid>/` and holds an exclusive `flock` on
+//! nobody else can write to (it is made mode 0700), below directories that nobody but root can
+//! change: `clean` runs as root and removes what it finds there, so nobody else may plant
+//! anything in it or move it away. Every run makes `WORK/run-<time>-<pid>/` and holds an exclusive `flock` on
 //! its `run.lock` while it lives. Trials live under `trials/`, rejected transcripts under
 //! `bad/`. `fsmatrix clean` decides from that lock alone whether a run is dead, never follows a
 //! symlink, and sweeps each dead run: the processes its trials provably started, its mounts,

@@ -89,19 +89,39 @@ fn a_work_dir_that_is_a_symlink_or_not_private_is_refused() {
     }
     assert_eq!(fs::read_dir(&ws.work).unwrap().count(), 0);
 
-    // A work directory fsmatrix makes is private from the start; one of its own that others
-    // could only read is made private.
+    // An existing directory of its own that others could only read is refused too, and left as
+    // it is: fsmatrix changes the mode of no directory it did not make (a mistyped
+    // `--work-dir /var` would lock every other user out of it), and says how to fix it.
     let readable = ws.dir.join("readable");
     fs::create_dir(&readable).unwrap();
     fs::set_permissions(&readable, fs::Permissions::from_mode(0o755)).unwrap();
-    for work in [ws.dir.join("fresh").join("work"), readable] {
-        let ran = run(ws.fsmatrix_in(&work, &["run"], &["--fs", "tmpfs"]));
-        assert_eq!(ran.code, 0, "{}", ran.all());
-        let meta = fs::symlink_metadata(&work).unwrap();
-        assert!(meta.is_dir());
-        assert_eq!(meta.mode() & 0o7777, 0o700, "{}", work.display());
-        assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
+    for (subcommand, args) in [("clean", &[][..]), ("run", &["--fs", "tmpfs"][..])] {
+        let ran = run(ws.fsmatrix_in(&readable, &[subcommand], args));
+        assert_eq!(ran.code, 3, "{subcommand}: {}", ran.all());
+        assert!(
+            ran.stderr
+                .contains(&format!("`chmod 700 {}`", readable.display())),
+            "{subcommand}: {}",
+            ran.stderr
+        );
+        let mode = fs::symlink_metadata(&readable).unwrap().mode() & 0o7777;
+        assert_eq!(
+            mode,
+            0o755,
+            "{subcommand} changed the mode of {}",
+            readable.display()
+        );
     }
+    assert_eq!(fs::read_dir(&readable).unwrap().count(), 0);
+
+    // A work directory fsmatrix makes is private from the start.
+    let fresh = ws.dir.join("fresh").join("work");
+    let ran = run(ws.fsmatrix_in(&fresh, &["run"], &["--fs", "tmpfs"]));
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let meta = fs::symlink_metadata(&fresh).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!(meta.mode() & 0o7777, 0o700, "{}", fresh.display());
+    assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
 }
 
 /// Proves: REQ-M5
@@ -179,5 +199,96 @@ fn clean_kills_no_process_group_that_is_no_longer_the_dead_runs() {
         "clean killed a process group that was not the run's"
     );
     assert!(ran.stdout.contains("removed "), "{}", ran.stdout);
+    ws.assert_no_leaks();
+}
+
+/// The audit's setup: a work directory whose parent the user `nobody` owns, holding a dead run
+/// with a tmpfs mounted in it. `nobody` could move the work directory away while `clean` works
+/// in it as root and put a symlink to any directory in its place, so `clean` (and `run`) refuse
+/// it before touching anything. So they do a work directory under one that a group or others
+/// may write to, unless that one is sticky and the next directory is root's.
+/// Proves: REQ-M5
+#[test]
+fn a_work_dir_under_a_directory_another_user_can_write_is_refused() {
+    let ws = Workspace::new("clean-ancestors");
+    ws.repo_scenario("swap-absent");
+    let nobody = 65534;
+    let theirs = ws.dir.join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(nobody), Some(nobody)).unwrap();
+    let work = theirs.join("w");
+    let dead_run = work.join("run-1-1");
+    fs::create_dir_all(&dead_run).unwrap();
+    fs::set_permissions(&work, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(dead_run.join("run.lock"), "").unwrap();
+    let mnt = dead_run.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    rustix::mount::mount("tmpfs", &mnt, "tmpfs", MountFlags::empty(), c"size=1m").unwrap();
+    fs::write(mnt.join("precious"), "keep me").unwrap();
+
+    let refused: Vec<_> = [("clean", &[][..]), ("run", &["--fs", "tmpfs"][..])]
+        .into_iter()
+        .map(|(subcommand, args)| run(ws.fsmatrix_in(&work, &[subcommand], args)))
+        .collect();
+    let still_mounted = ws.leaks().mounts.contains(&mnt);
+    let precious = fs::read_to_string(mnt.join("precious"));
+    if still_mounted {
+        rustix::mount::unmount(&mnt, UnmountFlags::empty()).unwrap();
+    }
+    // The parent really is theirs to change: `nobody` can move the work directory away.
+    let moved = Command::new("runuser")
+        .args(["-u", "nobody", "--", "mv"])
+        .arg(&work)
+        .arg(theirs.join("w.real"))
+        .status()
+        .unwrap();
+    for ran in &refused {
+        assert_eq!(ran.code, 3, "{}", ran.all());
+        assert!(
+            ran.stderr.contains(&format!(
+                "{}, which is owned by uid {nobody}",
+                theirs.display()
+            )) && ran.stderr.contains("chown root"),
+            "{}",
+            ran.stderr
+        );
+    }
+    assert!(still_mounted, "clean unmounted a dead run it had to refuse");
+    assert_eq!(precious.ok().as_deref(), Some("keep me"));
+    assert!(moved.success(), "nobody could not move the work directory");
+
+    // A directory its group may write to is refused too; a sticky one (like /tmp) is fine as
+    // long as the next directory is root's, and refused where it is someone else's.
+    let shared = ws.dir.join("shared");
+    let sticky = ws.dir.join("sticky");
+    for (dir, mode) in [(&shared, 0o775), (&sticky, 0o1777)] {
+        fs::create_dir(dir).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let in_sticky_theirs = sticky.join("theirs");
+    fs::create_dir(&in_sticky_theirs).unwrap();
+    std::os::unix::fs::chown(&in_sticky_theirs, Some(nobody), Some(nobody)).unwrap();
+    for (work, says) in [
+        (
+            shared.join("w"),
+            format!("{}, which is writable by its group", shared.display()),
+        ),
+        (
+            in_sticky_theirs.join("w"),
+            format!(
+                "{}, which is owned by uid {nobody}",
+                in_sticky_theirs.display()
+            ),
+        ),
+    ] {
+        fs::create_dir(&work).unwrap();
+        fs::set_permissions(&work, fs::Permissions::from_mode(0o700)).unwrap();
+        let ran = run(ws.fsmatrix_in(&work, &["clean"], &[]));
+        assert_eq!(ran.code, 3, "{}", ran.all());
+        assert!(ran.stderr.contains(&says), "{says}: {}", ran.stderr);
+    }
+    let fine = sticky.join("w");
+    let ran = run(ws.fsmatrix_in(&fine, &["run"], &["--fs", "tmpfs"]));
+    assert_eq!(ran.code, 0, "{}", ran.all());
     ws.assert_no_leaks();
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 use crate::support::{FSMATRIX, Workspace, run};
 
@@ -258,6 +259,53 @@ fn an_unwritable_report_path_fails_before_any_trial_and_a_junit_error_keeps_the_
     assert!(ran.stderr.contains("JUnit"), "{}", ran.stderr);
     let report = fs::read_to_string(&json).unwrap();
     assert!(report.contains("\"passed\": 1"), "{report}");
+}
+
+/// A run that is refused before its trials (here for its work directory) leaves the reports of
+/// the last run as they were, and nothing beside them.
+#[test]
+fn a_refused_run_keeps_the_last_reports() {
+    let ws = Workspace::new("report-kept");
+    ws.scenario("tmpfs-only", TMPFS_ONLY);
+    let reports = ws.dir.join("reports");
+    fs::create_dir(&reports).unwrap();
+    let (json, junit) = (reports.join("report.json"), reports.join("junit.xml"));
+    let report_args = [
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ];
+    let update = run(ws.fsmatrix(&["golden", "update"], &[]));
+    assert_eq!(update.code, 0, "{}", update.all());
+    let passed = run(ws.fsmatrix(&["run"], &report_args));
+    assert_eq!(passed.code, 0, "{}", passed.all());
+    let last = (
+        fs::read_to_string(&json).unwrap(),
+        fs::read_to_string(&junit).unwrap(),
+    );
+    assert!(!last.0.is_empty() && !last.1.is_empty());
+
+    let open = ws.dir.join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let refused = run(ws.fsmatrix_in(&open, &["run"], &report_args));
+    assert_eq!(refused.code, 3, "{}", refused.all());
+    assert_eq!(
+        (
+            fs::read_to_string(&json).unwrap(),
+            fs::read_to_string(&junit).unwrap()
+        ),
+        last,
+        "the refused run changed the reports: {}",
+        refused.all()
+    );
+    let mut names: Vec<String> = fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["junit.xml", "report.json"]);
 }
 
 #[test]

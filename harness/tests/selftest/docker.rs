@@ -382,3 +382,62 @@ fn clean_removes_only_the_containers_of_dead_runs_of_its_work_directory() {
     );
     ws.assert_no_leaks();
 }
+
+/// `clean` removes the containers of the runs it found dead, and no other: a container whose
+/// run it did not see (one that started after it looked, whose directory it could not have
+/// surveyed) stays, whatever its state.
+/// Proves: REQ-M5
+#[test]
+fn clean_removes_no_container_of_a_run_it_did_not_find_dead() {
+    let _turn = turn();
+    let ws = Workspace::new("docker-clean-unsurveyed");
+    let dead = "run-1-1";
+    fs::create_dir(ws.work.join(dead)).unwrap();
+    fs::write(ws.work.join(dead).join("run.lock"), "").unwrap();
+    let work = fs::canonicalize(&ws.work).unwrap();
+    // Containers as the runs would have left them: labelled, never started.
+    let create = |run: &str| {
+        let out = Command::new("docker")
+            .args(["create", "--label", "io.switchyard.fsmatrix=1", "--label"])
+            .arg(format!("io.switchyard.fsmatrix.run={run}"))
+            .arg("--label")
+            .arg(format!(
+                "io.switchyard.fsmatrix.work-dir={}",
+                work.display()
+            ))
+            .args([switchyard_harness::docker::BOOTSTRAP_BASE, "true"])
+            .output()
+            .expect("the docker client runs (install the Debian package docker.io)");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let of_dead = create(dead);
+    let unseen = create("run-2-2");
+
+    let ran = run(ws.fsmatrix(&["clean"], &[]));
+    let left = containers_in(&ws.work);
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &of_dead, &unseen])
+        .output();
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(
+        left.iter().all(|id| !of_dead.starts_with(id.as_str())),
+        "the dead run's container stayed: {}",
+        ran.all()
+    );
+    assert!(
+        left.len() == 1 && unseen.starts_with(left[0].as_str()),
+        "a container of a run clean did not find dead was removed: {}",
+        ran.all()
+    );
+    assert!(
+        ran.stdout
+            .contains("alone: its run run-2-2 is not a dead run of this work directory"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains(&format!("removed {}", work.join(dead).display()))
+    );
+}

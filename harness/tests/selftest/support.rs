@@ -12,8 +12,19 @@ use switchyard_harness::fixture::{self, Leaks};
 
 pub const FSMATRIX: &str = env!("CARGO_BIN_EXE_fsmatrix");
 const REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/requirements.yaml");
-/// Under the checkout's own target directory, so two checkouts testing at once never share one.
-const SELFTEST_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/fsmatrix-selftest");
+/// Where the self-tests make their directories: outside the checkout, because fsmatrix refuses
+/// a work directory below one that a user other than root owns, and a CI runner's checkout is
+/// its user's (`sudo` runs the tests). One directory per checkout, named by its target
+/// directory, so that two checkouts testing at once never share one.
+fn selftest_dir() -> PathBuf {
+    // FNV-1a: stable from one build to the next, so a test finds what its last run left.
+    let hash = env!("CARGO_TARGET_TMPDIR")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    PathBuf::from(format!("/var/tmp/fsmatrix-selftest/{hash:016x}"))
+}
 
 #[derive(Debug)]
 pub struct Workspace {
@@ -25,7 +36,7 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(name: &str) -> Workspace {
-        let dir = Path::new(SELFTEST_DIR).join(name);
+        let dir = selftest_dir().join(name);
         if dir.exists() {
             fixture::sweep(&dir).unwrap_or_else(|e| panic!("cannot clear {}: {e}", dir.display()));
         }
