@@ -8,6 +8,7 @@ use crate::engine::{Switchyard, Trees};
 use crate::error::{Error, Step};
 use crate::history::{Generation, History};
 use crate::plan::{ActionKind, Plan};
+use crate::swap::second_original;
 
 /// Where one link of a plan stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -49,12 +50,12 @@ impl Switchyard {
             let ours = history
                 .generations
                 .iter()
+                .enumerate()
                 .rev()
-                .find(|g| g.sidecar.plan_id == plan.id());
+                .find(|(_, g)| g.sidecar.plan_id == plan.id());
             let (state, generation) = match ours {
                 None => (LinkState::NotApplied, None),
-                Some(Generation { sidecar, .. }) => {
-                    let newest = history.generations.last().map(|g| &g.sidecar);
+                Some((i, Generation { sidecar, slot, .. })) => {
                     let is_at = |state: &crate::state::ObjectState| {
                         state
                             .is_at(target.dir.fd(), &target.name)
@@ -64,12 +65,20 @@ impl Switchyard {
                                 source,
                             })
                     };
-                    let state = if newest.is_some_and(|n| n.generation > sidecar.generation) {
+                    // Only a newer generation still in effect covers this one: once it was
+                    // rolled back, this plan's link stands again.
+                    let state = if history.generations[i + 1..].iter().any(|g| g.live) {
                         LinkState::Superseded
                     } else if is_at(&sidecar.placed)? {
                         LinkState::Switched
                     } else if is_at(&sidecar.prior)? {
-                        LinkState::RolledBack
+                        // Equal to the prior object while the original is still kept (a
+                        // reinstall) is what rollback refuses as drift: say so here too.
+                        if second_original(&target, sidecar, slot)?.is_some() {
+                            LinkState::Drifted
+                        } else {
+                            LinkState::RolledBack
+                        }
                     } else {
                         LinkState::Drifted
                     };

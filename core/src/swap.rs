@@ -445,7 +445,7 @@ pub(crate) fn restore_prior(
 /// attributes) is the original itself, left in place by a power cut before the target's
 /// directory was synced, or an equal reinstall; either way the copy holds nothing the target
 /// lacks, and calling it drift would make `--force` replace the original inode with the copy.
-fn second_original<'n>(
+pub(crate) fn second_original<'n>(
     target: &Target,
     sidecar: &Sidecar,
     slot: &'n BackupSlot,

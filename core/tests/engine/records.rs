@@ -209,3 +209,32 @@ fn status_follows_a_plan_through_commit_rollback_drift_and_a_later_plan() {
         ("usr/bin/cat".to_owned(), LinkState::Superseded, Some(2))
     );
 }
+
+/// Status says what rollback would find: an equal reinstall while the original is kept is
+/// drift (rollback refuses it), and a plan whose target a later plan took and gave back is
+/// switched again.
+#[test]
+fn status_calls_an_equal_reinstall_drift_and_a_plan_switched_again_after_a_later_ones_rollback() {
+    let sb = tree("records-status-reinstall");
+    let engine = permissive();
+    let plan = sb.plan(&[("opt/uutils/ls", "usr/bin/ls")]);
+    let state = |plan| engine.status(plan).unwrap()[0].state;
+    commit(&engine, &plan);
+    let later = sb.plan(&[("opt/uutils/cat", "usr/bin/ls")]);
+    commit(&engine, &later);
+    assert_eq!(state(&plan), LinkState::Superseded);
+    roll_back(&engine, &later);
+    assert_eq!(state(&plan), LinkState::Switched);
+
+    fs::remove_file(sb.path("usr/bin/ls")).unwrap();
+    sb.file("usr/bin/ls", "GNU ls\n", 0o755);
+    assert_eq!(state(&plan), LinkState::Drifted);
+    let refused = engine
+        .rollback(
+            &plan,
+            switchyard::RollbackOptions::default(),
+            &mut switchyard::MemorySink::default(),
+        )
+        .unwrap_err();
+    assert_eq!(refused.id(), ErrorId::Drift, "{refused}");
+}
