@@ -62,7 +62,7 @@ pub(crate) struct CrashContext<'a> {
 }
 
 impl CrashContext<'_> {
-    fn request(&self, op: StepOp, stop: Option<Occurrence>) -> StepRequest {
+    pub(super) fn request(&self, op: StepOp, stop: Option<Occurrence>) -> StepRequest {
         StepRequest {
             scenario_file: self.scenario.file.clone(),
             step: self.step,
