@@ -14,6 +14,7 @@ use serde_json::json;
 use switchyard::crash::{CrashPoint, Phase};
 use switchyard::{ActionKind, EngineFile, EngineName, Plan, store_dir_for_root};
 
+use super::crash_state;
 use super::engine::Layout;
 use super::step::{
     Occurrence, Progress, Running, StepOp, StepRequest, plan_for, run_to_end, watched,
@@ -241,22 +242,15 @@ pub(crate) fn run(
         |e| Err(format!("rollback after the crash failed: {}", e.message)),
     );
     let restored = match &recovered {
-        Ok(now) => {
-            let (now, base) = (without_sidecars(now), without_sidecars(ctx.baseline));
-            (now != base).then(|| describe_difference(&base, &now))
-        }
+        Ok(now) => crash_state::restored(ctx.baseline, now),
         Err(e) => Some(e.clone()),
     };
     invariant(t, "rollback_restores_prior_tree", restored);
-    // 4. No temporary file, backup or partial copy of the crashed plan is left behind (other
-    //    plans' backups are still in use).
-    let debris = recovered.as_ref().ok().and_then(|now| {
-        let left: Vec<&String> = now
-            .keys()
-            .filter(|p| engine_name_of(p, &target_rels).is_some_and(|f| f != EngineFile::Sidecar))
-            .collect();
-        (!left.is_empty()).then(|| format!("left behind: {left:?}"))
-    });
+    // 4. No debris of the crashed plan is left behind.
+    let debris = recovered
+        .as_ref()
+        .ok()
+        .and_then(|now| crash_state::debris(&target_rels, now));
     invariant(t, "no_debris", debris);
     if let Ok(now) = &recovered {
         t.snapshot(now);

@@ -9,18 +9,15 @@
 use std::time::Instant;
 
 use serde_json::json;
-use switchyard::EngineFile;
 
-use super::crash::{
-    CrashContext, describe_difference, engine_name_of, survivors_problem, tree, without_sidecars,
-};
+use super::crash::{CrashContext, survivors_problem, tree};
 use super::crash_state::{self, Expected};
 use super::step::{Running, StepOp, plan_for, run_to_end, watched};
 use crate::blocklog::{self, Bounds, CrashState};
 use crate::error::chain;
 use crate::fixture::{Filesystem, Recording};
 use crate::report::{CrashStates, Failure, FailureKind};
-use crate::transcript::{Snapshot, Transcript};
+use crate::transcript::Transcript;
 
 /// Overrides the seed that samples the crash states.
 pub const SEED_VAR: &str = "FSMATRIX_CRASH_SEED";
@@ -281,8 +278,8 @@ fn check_state(
     };
     match &recovered {
         Ok(now) => {
-            problems[4] = restored_problem(ctx.baseline, now);
-            problems[5] = debris(exp.targets, now);
+            problems[4] = crash_state::restored(ctx.baseline, now);
+            problems[5] = crash_state::debris(exp.targets, now);
         }
         Err(e) => problems[4] = Some(e.clone()),
     }
@@ -290,34 +287,4 @@ fn check_state(
         fs.unmount().map_err(|e| harness(chain(&e)))?;
     }
     Ok(problems)
-}
-
-fn restored_problem(prior: &Snapshot, now: &Snapshot) -> Option<String> {
-    // The directories of a backup store are the store's own layout, made durably before the
-    // first sidecar in them: they stay, holding kept sidecars or (after a crash before any
-    // sidecar was published) nothing. Anything else in them is still compared.
-    let store_layout = |path: &String, kind: &str| {
-        kind == "dir"
-            && path.starts_with("@store/")
-            && !prior.contains_key(path)
-            && now
-                .iter()
-                .filter(|(p, _)| p.starts_with(&format!("{path}/")))
-                .all(|(p, e)| e.kind == "dir" || crash_state::is_sidecar(p))
-    };
-    let now: Snapshot = without_sidecars(now)
-        .into_iter()
-        .filter(|(p, e)| !store_layout(p, e.kind))
-        .collect();
-    let prior = without_sidecars(prior);
-    (now != prior).then(|| describe_difference(&prior, &now))
-}
-
-/// After rollback nothing of the plan's is left but sidecars.
-fn debris(targets: &[String], now: &Snapshot) -> Option<String> {
-    let left: Vec<&String> = now
-        .keys()
-        .filter(|p| engine_name_of(p, targets).is_some_and(|f| f != EngineFile::Sidecar))
-        .collect();
-    (!left.is_empty()).then(|| format!("left behind: {left:?}"))
 }
