@@ -114,10 +114,13 @@ fn plan_targets(plan: &Plan, layout: &Layout) -> io::Result<Vec<PlanTarget>> {
 
 /// Runs the crash step in a step child, crashes it at the variant's point, and checks the
 /// window and the invariants. Writes the deterministic part of what happened to the transcript.
+/// A power cut shuts down `fs` and the backup store's filesystem `store_fs` (if it has one) at
+/// the same point: one instant for both disks.
 pub(crate) fn run(
     ctx: &CrashContext<'_>,
     variant: &CrashVariant,
     fs: &mut Filesystem,
+    mut store_fs: Option<&mut Filesystem>,
     t: &mut Transcript,
 ) -> Result<(), Failure> {
     let harness = |what: &str, e: &dyn std::fmt::Display| {
@@ -160,6 +163,11 @@ pub(crate) fn run(
     let at = tree(ctx.layout).map_err(|e| harness("snapshot at the point", &e))?;
     if variant.how == CrashMethod::PowerCut {
         fs.shutdown().map_err(|e| harness("shutdown", &e))?;
+        if let Some(store) = store_fs.as_deref() {
+            store
+                .shutdown()
+                .map_err(|e| harness("shutdown of the store", &e))?;
+        }
     }
     let pid = i32::try_from(pid)
         .ok()
@@ -170,6 +178,11 @@ pub(crate) fn run(
     if variant.how == CrashMethod::PowerCut {
         fs.remount_after_shutdown()
             .map_err(|e| harness("remount", &e))?;
+        if let Some(store) = store_fs.as_deref_mut() {
+            store
+                .remount_after_shutdown()
+                .map_err(|e| harness("remount of the store", &e))?;
+        }
     }
     watched_crash?;
 

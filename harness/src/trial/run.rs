@@ -62,7 +62,7 @@ enum Variant {
     Recorded,
 }
 
-/// The filesystem of a recorded trial's backup store when it is on a second filesystem.
+/// The filesystem of a crash trial's backup store when it is on a second filesystem.
 const STORE_BLOCK_FS: FsKind = FsKind::Ext4;
 
 /// Runs every variant of the trial: one, or a probe and then one per occurrence of a chosen
@@ -193,18 +193,25 @@ fn run_variant(
         Filesystem::create(kind, &dir.join("fs"))
     }
     .map_err(fixture_failure)?;
-    let mut store_fs = match (wants_second_filesystem(&scenario.policy), recorded) {
+    let store_dir = dir.join("store");
+    let store_fs = match (wants_second_filesystem(&scenario.policy), variant) {
         (false, _) => None,
-        // Recorded trials keep the store on a block filesystem of its own, recorded too, so
-        // the states cover the order of both filesystems' writes and flushes.
-        (true, true) => Some(
-            Filesystem::create_recorded(STORE_BLOCK_FS, &dir.join("store"))
-                .map_err(fixture_failure)?,
-        ),
-        (true, false) => {
-            Some(Filesystem::create(FsKind::Tmpfs, &dir.join("store")).map_err(fixture_failure)?)
+        // Where a crash loses what was not synced, the store is on a block filesystem of its
+        // own, so the crash loses there what an unsynced write to a disk loses and the order in
+        // which the engine syncs the two filesystems is what is tested: recorded too for
+        // recorded trials (the states cover both disks' writes and flushes), shut down with the
+        // filesystem under test by a power cut.
+        (true, Variant::Recorded) => Some(Filesystem::create_recorded(STORE_BLOCK_FS, &store_dir)),
+        (true, Variant::Crash(c)) if c.how == CrashMethod::PowerCut => {
+            Some(Filesystem::create(STORE_BLOCK_FS, &store_dir))
+        }
+        // A killed process loses nothing from the page cache of either filesystem, and a probe
+        // only lists the points the step reaches: tmpfs serves them as well, at no image's cost.
+        (true, Variant::Plain | Variant::Probe | Variant::Crash(_)) => {
+            Some(Filesystem::create(FsKind::Tmpfs, &store_dir))
         }
     };
+    let mut store_fs = store_fs.transpose().map_err(fixture_failure)?;
     let mut faults = Faults::default();
     let result = prepare(scenario, &fs, store_fs.as_ref(), dir).and_then(|layout| {
         let mut steps = Steps {
@@ -339,7 +346,7 @@ impl Steps<'_> {
                     return Ok((reached, CrashStates::default()));
                 }
                 Variant::Crash(variant) => {
-                    crash::run(&ctx, variant, fs, t)?;
+                    crash::run(&ctx, variant, fs, store_fs, t)?;
                     outside.check(
                         fs.mount_point(),
                         &format!("after crash trial {}", variant.name()),
