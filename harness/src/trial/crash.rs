@@ -120,7 +120,7 @@ pub(crate) fn run(
     ctx: &CrashContext<'_>,
     variant: &CrashVariant,
     fs: &mut Filesystem,
-    mut store_fs: Option<&mut Filesystem>,
+    store_fs: Option<&mut Filesystem>,
     t: &mut Transcript,
 ) -> Result<(), Failure> {
     let harness = |what: &str, e: &dyn std::fmt::Display| {
@@ -178,7 +178,7 @@ pub(crate) fn run(
     if variant.how == CrashMethod::PowerCut {
         fs.remount_after_shutdown()
             .map_err(|e| harness("remount", &e))?;
-        if let Some(store) = store_fs.as_deref_mut() {
+        if let Some(store) = store_fs {
             store
                 .remount_after_shutdown()
                 .map_err(|e| harness("remount of the store", &e))?;
