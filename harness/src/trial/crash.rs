@@ -15,10 +15,11 @@ use switchyard::crash::{CrashPoint, Phase};
 use switchyard::{ActionKind, EngineFile, EngineName, Plan, store_dir_for_root};
 
 use super::crash_state;
-use super::engine::Layout;
+use super::engine::{Layout, wants_second_filesystem};
 use super::step::{
     Occurrence, Progress, Running, StepOp, StepRequest, plan_for, run_to_end, watched,
 };
+use super::verdicts::PriorInodes;
 use super::window::{self, PlanTarget};
 use crate::fixture::Filesystem;
 use crate::report::{Failure, FailureKind};
@@ -60,9 +61,29 @@ pub(crate) struct CrashContext<'a> {
     pub(crate) dir: &'a Path,
     /// The tree before the most recent apply: what recovery must bring back.
     pub(crate) baseline: &'a Snapshot,
+    /// Each link target's inode when `baseline` was taken.
+    pub(crate) baseline_inodes: &'a PriorInodes,
 }
 
 impl CrashContext<'_> {
+    /// After recovery: the targets that are not their prior inode, where the backup store (if
+    /// any) is on their filesystem, so that a backup is the prior inode itself, renamed and
+    /// renamed back. A copy with equal bytes and metadata passes the tree comparison, yet is
+    /// not the prior object (open descriptors, hard links and inode-keyed state would see it).
+    pub(super) fn not_prior_inodes(&self, targets: &[String]) -> io::Result<Option<String>> {
+        if wants_second_filesystem(&self.scenario.policy) {
+            return Ok(None);
+        }
+        let copies = self.baseline_inodes.not_prior(&self.layout.root, targets)?;
+        Ok((!copies.is_empty()).then(|| {
+            format!(
+                "not the prior inode after rollback, though the backup store is on their \
+                 filesystem: {}",
+                copies.join(", ")
+            )
+        }))
+    }
+
     pub(super) fn request(&self, op: StepOp, stop: Option<Occurrence>) -> StepRequest {
         StepRequest {
             scenario_file: self.scenario.file.clone(),
@@ -255,7 +276,12 @@ pub(crate) fn run(
         |e| Err(format!("rollback after the crash failed: {}", e.message)),
     );
     let restored = match &recovered {
-        Ok(now) => crash_state::restored(ctx.baseline, now),
+        Ok(now) => match crash_state::restored(ctx.baseline, now) {
+            Some(problem) => Some(problem),
+            None => ctx
+                .not_prior_inodes(&target_rels)
+                .map_err(|e| harness("reading inodes", &e))?,
+        },
         Err(e) => Some(e.clone()),
     };
     invariant(t, "rollback_restores_prior_tree", restored);

@@ -278,7 +278,12 @@ fn check_state(
     };
     match &recovered {
         Ok(now) => {
-            problems[4] = crash_state::restored(ctx.baseline, now);
+            problems[4] = match crash_state::restored(ctx.baseline, now) {
+                Some(problem) => Some(problem),
+                None => ctx
+                    .not_prior_inodes(exp.targets)
+                    .map_err(|e| harness(format!("reading inodes: {e}")))?,
+            };
             problems[5] = crash_state::debris(exp.targets, now);
         }
         Err(e) => problems[4] = Some(e.clone()),

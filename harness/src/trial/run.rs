@@ -220,6 +220,7 @@ fn run_variant(
             dir,
             faults: &mut faults,
             baseline: Snapshot::new(),
+            baseline_inodes: PriorInodes::default(),
             prior_inodes: PriorInodes::default(),
         };
         steps.run_all(&mut fs, store_fs.as_mut(), variant, t)
@@ -279,6 +280,13 @@ fn prepare(
     })
 }
 
+/// The inodes of an apply step's link targets now.
+fn inodes_of(layout: &Layout, apply: &scenario::ApplyStep) -> io::Result<PriorInodes> {
+    let mut inodes = PriorInodes::default();
+    inodes.record(&layout.root, apply.link.iter().map(|l| l.target.as_str()))?;
+    Ok(inodes)
+}
+
 struct Steps<'a> {
     scenario: &'a Scenario,
     layout: &'a Layout,
@@ -286,6 +294,9 @@ struct Steps<'a> {
     faults: &'a mut Faults,
     /// The tree before the most recent apply step.
     baseline: Snapshot,
+    /// Each link target's inode when `baseline` was taken: what recovery from a crash must put
+    /// back where the backups are on the targets' filesystem.
+    baseline_inodes: PriorInodes,
     /// Each link target's inode before the first apply that named it.
     prior_inodes: PriorInodes,
 }
@@ -311,10 +322,10 @@ impl Steps<'_> {
                 )?;
                 continue;
             }
-            if matches!(variant, Variant::Crash(_) | Variant::Recorded)
-                && matches!(step, Step::Apply(_))
-            {
+            if let (Variant::Crash(_) | Variant::Recorded, Step::Apply(apply)) = (variant, step) {
                 self.baseline = self.tree()?;
+                self.baseline_inodes = inodes_of(self.layout, apply)
+                    .map_err(|e| harness(&format!("step {}: reading inodes", i + 1), e))?;
             }
             let ctx = CrashContext {
                 scenario: self.scenario,
@@ -322,6 +333,7 @@ impl Steps<'_> {
                 layout: self.layout,
                 dir: self.dir,
                 baseline: &self.baseline,
+                baseline_inodes: &self.baseline_inodes,
             };
             match variant {
                 Variant::Plain => {
@@ -387,6 +399,8 @@ impl Steps<'_> {
             Step::Apply(_) | Step::Rollback(_) | Step::Prune(_) => {
                 if let Step::Apply(apply) = step {
                     self.baseline = without_sidecars(&self.tree()?);
+                    self.baseline_inodes = inodes_of(self.layout, apply)
+                        .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
                     self.prior_inodes
                         .record(root, apply.link.iter().map(|l| l.target.as_str()))
                         .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
