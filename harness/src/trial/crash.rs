@@ -15,10 +15,12 @@ use switchyard::crash::{CrashPoint, Phase};
 use switchyard::{ActionKind, EngineFile, EngineName, Plan, store_dir_for_root};
 
 use super::checks::CRASH_POINTS;
-use super::engine::Layout;
+use super::crash_state;
+use super::engine::{Layout, wants_second_filesystem};
 use super::step::{
     Occurrence, Progress, Running, StepOp, StepRequest, plan_for, run_to_end, watched,
 };
+use super::verdicts::PriorInodes;
 use super::window::{self, PlanTarget};
 use crate::fixture::Filesystem;
 use crate::report::{Failure, FailureKind};
@@ -60,10 +62,30 @@ pub(crate) struct CrashContext<'a> {
     pub(crate) dir: &'a Path,
     /// The tree before the most recent apply: what recovery must bring back.
     pub(crate) baseline: &'a Snapshot,
+    /// Each link target's inode when `baseline` was taken.
+    pub(crate) baseline_inodes: &'a PriorInodes,
 }
 
 impl CrashContext<'_> {
-    fn request(&self, op: StepOp, stop: Option<Occurrence>) -> StepRequest {
+    /// After recovery: the targets that are not their prior inode, where the backup store (if
+    /// any) is on their filesystem, so that a backup is the prior inode itself, renamed and
+    /// renamed back. A copy with equal bytes and metadata passes the tree comparison, yet is
+    /// not the prior object (open descriptors, hard links and inode-keyed state would see it).
+    pub(super) fn not_prior_inodes(&self, targets: &[String]) -> io::Result<Option<String>> {
+        if wants_second_filesystem(&self.scenario.policy) {
+            return Ok(None);
+        }
+        let copies = self.baseline_inodes.not_prior(&self.layout.root, targets)?;
+        Ok((!copies.is_empty()).then(|| {
+            format!(
+                "not the prior inode after rollback, though the backup store is on their \
+                 filesystem: {}",
+                copies.join(", ")
+            )
+        }))
+    }
+
+    pub(super) fn request(&self, op: StepOp, stop: Option<Occurrence>) -> StepRequest {
         StepRequest {
             scenario_file: self.scenario.file.clone(),
             step: self.step,
@@ -114,10 +136,13 @@ fn plan_targets(plan: &Plan, layout: &Layout) -> io::Result<Vec<PlanTarget>> {
 
 /// Runs the crash step in a step child, crashes it at the variant's point, and checks the
 /// window and the invariants. Writes the deterministic part of what happened to the transcript.
+/// A power cut shuts down `fs` and the backup store's filesystem `store_fs` (if it has one) at
+/// the same point: one instant for both disks.
 pub(crate) fn run(
     ctx: &CrashContext<'_>,
     variant: &CrashVariant,
     fs: &mut Filesystem,
+    store_fs: Option<&mut Filesystem>,
     t: &mut Transcript,
 ) -> Result<(), Failure> {
     let harness = |what: &str, e: &dyn std::fmt::Display| {
@@ -161,6 +186,11 @@ pub(crate) fn run(
     let at = tree(ctx.layout).map_err(|e| harness("snapshot at the point", &e))?;
     if variant.how == CrashMethod::PowerCut {
         fs.shutdown().map_err(|e| harness("shutdown", &e))?;
+        if let Some(store) = store_fs.as_deref() {
+            store
+                .shutdown()
+                .map_err(|e| harness("shutdown of the store", &e))?;
+        }
     }
     let pid = i32::try_from(pid)
         .ok()
@@ -171,6 +201,11 @@ pub(crate) fn run(
     if variant.how == CrashMethod::PowerCut {
         fs.remount_after_shutdown()
             .map_err(|e| harness("remount", &e))?;
+        if let Some(store) = store_fs {
+            store
+                .remount_after_shutdown()
+                .map_err(|e| harness("remount of the store", &e))?;
+        }
     }
     watched_crash?;
 
@@ -245,22 +280,20 @@ pub(crate) fn run(
         |e| Err(format!("rollback after the crash failed: {}", e.message)),
     );
     let restored = match &recovered {
-        Ok(now) => {
-            let (now, base) = (without_sidecars(now), without_sidecars(ctx.baseline));
-            (now != base).then(|| describe_difference(&base, &now))
-        }
+        Ok(now) => match crash_state::restored(ctx.baseline, now) {
+            Some(problem) => Some(problem),
+            None => ctx
+                .not_prior_inodes(&target_rels)
+                .map_err(|e| harness("reading inodes", &e))?,
+        },
         Err(e) => Some(e.clone()),
     };
     invariant(t, "rollback_restores_prior_tree", restored);
-    // 4. No temporary file, backup or partial copy of the crashed plan is left behind (other
-    //    plans' backups are still in use).
-    let debris = recovered.as_ref().ok().and_then(|now| {
-        let left: Vec<&String> = now
-            .keys()
-            .filter(|p| engine_name_of(p, &target_rels).is_some_and(|f| f != EngineFile::Sidecar))
-            .collect();
-        (!left.is_empty()).then(|| format!("left behind: {left:?}"))
-    });
+    // 4. No debris of the crashed plan is left behind.
+    let debris = recovered
+        .as_ref()
+        .ok()
+        .and_then(|now| crash_state::debris(&target_rels, now));
     invariant(t, "no_debris", debris);
     if let Ok(now) = &recovered {
         t.snapshot(now);

@@ -1,10 +1,12 @@
-//! What must hold on every recorded crash state, as pure functions over tree snapshots: the
-//! oracle lives in the harness, not in the engine it judges.
+//! What must hold on every crash state, as pure functions over tree snapshots: the oracle lives
+//! in the harness, not in the engine it judges. Kill and power-cut trials (`crash.rs`) and
+//! recorded states (`recorded.rs`) judge the recovery from a crash by the same comparisons.
 
 use std::ffi::OsStr;
 
 use switchyard::{EngineFile, EngineName};
 
+use super::crash::{describe_difference, engine_name_of, without_sidecars};
 use crate::transcript::{Snapshot, SnapshotEntry};
 
 /// The trees a crash state is judged against.
@@ -133,6 +135,38 @@ pub(crate) fn durable(exp: &Expected<'_>, state: &Snapshot) -> Option<String> {
     })
 }
 
+/// After rollback the tree is exactly the prior one, sidecars (kept on purpose) aside.
+pub(crate) fn restored(prior: &Snapshot, now: &Snapshot) -> Option<String> {
+    // The directories of a backup store are the store's own layout, made durably before the
+    // first sidecar in them: they stay, holding kept sidecars or (after a crash before any
+    // sidecar was published) nothing. Anything else in them is still compared.
+    let store_layout = |path: &String, kind: &str| {
+        kind == "dir"
+            && path.starts_with("@store/")
+            && !prior.contains_key(path)
+            && now
+                .iter()
+                .filter(|(p, _)| p.starts_with(&format!("{path}/")))
+                .all(|(p, e)| e.kind == "dir" || is_sidecar(p))
+    };
+    let now: Snapshot = without_sidecars(now)
+        .into_iter()
+        .filter(|(p, e)| !store_layout(p, e.kind))
+        .collect();
+    let prior = without_sidecars(prior);
+    (now != prior).then(|| describe_difference(&prior, &now))
+}
+
+/// After rollback nothing of the plan's is left but sidecars: no temporary file, backup or
+/// partial copy (other plans' backups are still in use).
+pub(crate) fn debris(targets: &[String], now: &Snapshot) -> Option<String> {
+    let left: Vec<&String> = now
+        .keys()
+        .filter(|p| engine_name_of(p, targets).is_some_and(|f| f != EngineFile::Sidecar))
+        .collect();
+    (!left.is_empty()).then(|| format!("left behind: {left:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -149,6 +183,20 @@ mod tests {
             dest: None,
             size: Some(1),
             sha256: Some(sha.to_owned()),
+            xattrs: BTreeMap::new(),
+        }
+    }
+
+    fn dir(path: &str) -> SnapshotEntry {
+        SnapshotEntry {
+            path: path.to_owned(),
+            kind: "dir",
+            mode: Some("0755".into()),
+            uid: 0,
+            gid: 0,
+            dest: None,
+            size: None,
+            sha256: None,
             xattrs: BTreeMap::new(),
         }
     }
@@ -260,5 +308,40 @@ mod tests {
             problem.contains("bin/ls") && problem.contains(".bak"),
             "{problem}"
         );
+    }
+
+    #[test]
+    fn a_restored_tree_may_keep_sidecars_and_the_stores_own_directories() {
+        let prior = snap(&[file("usr/bin/ls", "gnu")]);
+        let kept = snap(&[
+            file("usr/bin/ls", "gnu"),
+            file("usr/bin/.ls.switchyard.1.json", "side"),
+            dir("@store/usr"),
+            dir("@store/usr/bin"),
+            file("@store/usr/bin/.ls.switchyard.2.json", "side"),
+        ]);
+        assert_eq!(restored(&prior, &kept), None);
+        assert_eq!(debris(&["usr/bin/ls".to_owned()], &kept), None);
+    }
+
+    #[test]
+    fn anything_else_in_the_store_or_beside_the_target_is_not_restored() {
+        let prior = snap(&[file("usr/bin/ls", "gnu")]);
+        let copy_left = snap(&[
+            file("usr/bin/ls", "gnu"),
+            dir("@store/usr"),
+            dir("@store/usr/bin"),
+            file("@store/usr/bin/.ls.switchyard.1.bak", "gnu"),
+        ]);
+        let problem = restored(&prior, &copy_left).unwrap();
+        assert!(
+            problem.contains("@store/usr/bin should not exist")
+                && problem.contains(".ls.switchyard.1.bak should not exist"),
+            "{problem}"
+        );
+        let left = debris(&["usr/bin/ls".to_owned()], &copy_left).unwrap();
+        assert!(left.contains(".ls.switchyard.1.bak"), "{left}");
+        let stray = snap(&[file("usr/bin/ls", "gnu"), file("usr/bin/extra", "x")]);
+        assert!(restored(&prior, &stray).is_some());
     }
 }

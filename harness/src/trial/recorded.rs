@@ -1,6 +1,7 @@
 //! Recorded crash trials: the crash step runs to its end on a recorded fixture, and every crash
 //! state its block log allows (see [`crate::blocklog`]) is mounted in turn (recovery runs),
-//! checked, rolled back and checked again.
+//! checked, rolled back and checked again. The step and the rollbacks run in step children under
+//! the watcher, like every engine step; the recorder serves the disks from this process.
 //!
 //! The transcript holds one verdict per invariant over all states, never counts or state names,
 //! which differ between filesystems; those go to the failure message and the trial's figures.
@@ -8,21 +9,16 @@
 use std::time::Instant;
 
 use serde_json::json;
-use switchyard::{ApplyMode, EngineFile, MemorySink, Plan, RollbackOptions};
 
-use super::crash::{
-    CrashContext, describe_difference, engine_name_of, survivors_problem, tree, without_sidecars,
-};
+use super::crash::{CrashContext, survivors_problem, tree};
 use super::crash_state::{self, Expected};
-use super::engine::engine;
-use super::step::plan_for;
+use super::step::{Running, StepOp, plan_for, run_to_end, watched};
 use crate::blocklog::{self, Bounds, CrashState};
 use crate::error::chain;
 use crate::fixture::{Filesystem, Recording};
 use crate::fs_kind::FsKind;
 use crate::report::{CrashStates, Failure, FailureKind};
-use crate::scenario::{self, Step};
-use crate::transcript::{Snapshot, Transcript};
+use crate::transcript::Transcript;
 
 /// Overrides the seed that samples the crash states.
 pub const SEED_VAR: &str = "FSMATRIX_CRASH_SEED";
@@ -123,18 +119,31 @@ pub(crate) fn run(
             .map_err(|e| harness("recorder", &e))?
             .start(&recording, n);
     }
-    let mut sink = MemorySink::default();
-    let result = run_step(ctx, &plan, &mut sink);
+    // The step runs in a step child under the watcher, as every engine step does; the disks'
+    // FUSE server stays in this process, so the recorder sees the child's writes in order.
+    let ended = run_to_end(
+        &ctx.request(StepOp::Step, None),
+        &ctx.dir.join("recorded-step"),
+        watched(&plan),
+        format!(
+            "step {} ({}, recorded)",
+            ctx.step + 1,
+            ctx.scenario.steps[ctx.step].name()
+        ),
+    );
     recording.mark("returned");
     for fs in disks.iter() {
         fs.recorder()
             .and_then(|r| r.stop())
             .map_err(|e| harness("recording", &chain(&e)))?;
     }
+    let ended = ended?;
     let log = recording.log();
-    t.facts(&sink.facts);
-    t.line(&json!({"result": result.as_ref().err().map_or("ok", |e| e.id().as_str())}));
+    t.facts(&ended.facts);
+    t.line(&json!({"result": ended.error.as_ref().map_or("ok", |e| e.id.as_str())}));
     let committed = tree(ctx.layout).map_err(|e| harness("snapshot", &e))?;
+    // The targets' real paths, read while the filesystem is mounted: the same at every state.
+    let targets_watched = watched(&plan);
     t.snapshot(&committed);
     for fs in disks.iter_mut() {
         fs.unmount().map_err(|e| harness("unmount", &chain(&e)))?;
@@ -170,6 +179,13 @@ pub(crate) fn run(
     }
 
     let started = Instant::now();
+    // One step child, under the watcher, rolls back from every state in turn.
+    let mut rollback = Running::spawn(
+        &ctx.request(StepOp::RecoverEach, None),
+        &ctx.dir.join("recover"),
+        targets_watched,
+        "rollback from the crash state".to_owned(),
+    )?;
     let mut failed: Vec<[Option<String>; INVARIANTS.len()]> = Vec::new();
     let mut names = Vec::new();
     for state in &chosen {
@@ -178,14 +194,20 @@ pub(crate) fn run(
                 .and_then(|r| r.serve_state(log.replay(state, n)))
                 .map_err(|e| harness("serve", &chain(&e)))?;
         }
-        let durable = result.is_ok() && state.writes == states.durable.writes;
-        let problems = check_state(ctx, &plan, &expected, disks, durable)
-            .map_err(|e| harness(&format!("state {}", state.cut), &e))?;
+        let durable = ended.error.is_none() && state.writes == states.durable.writes;
+        let problems = check_state(ctx, &mut rollback, &expected, disks, durable).map_err(|f| {
+            let message = format!(
+                "recorded crash trial: crash state {}: {}",
+                state.cut, f.message
+            );
+            Failure::new(f.kind, message)
+        })?;
         if problems.iter().any(Option::is_some) {
             failed.push(problems);
             names.push(state.cut.to_string());
         }
     }
+    rollback.wait(false)?;
 
     let checking = started.elapsed();
     for (i, name) in INVARIANTS.iter().enumerate() {
@@ -243,37 +265,18 @@ pub(crate) fn run(
     ))
 }
 
-/// The recorded step itself, in this process: the recorder sees its writes in order either way.
-fn run_step(
-    ctx: &CrashContext<'_>,
-    plan: &Plan,
-    sink: &mut MemorySink,
-) -> Result<(), switchyard::Error> {
-    let engine = engine(&ctx.scenario.policy, ctx.layout);
-    match &ctx.scenario.steps[ctx.step] {
-        Step::Rollback(r) => engine
-            .rollback(plan, RollbackOptions { force: r.force }, sink)
-            .map(|_| ()),
-        Step::Apply(a) => {
-            let mode = match a.mode {
-                scenario::ApplyMode::Commit => ApplyMode::Commit,
-                scenario::ApplyMode::DryRun => ApplyMode::DryRun,
-            };
-            engine.apply(plan, mode, sink).map(|_| ())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Mounts the state the disk shows, checks it, rolls back from it, checks again, unmounts.
-/// Returns one problem (or none) per invariant; an error only when the harness itself fails.
+/// Mounts the state the disk shows, checks it, rolls back from it (through `rollback`, a
+/// [`StepOp::RecoverEach`] child under the watcher), checks again, unmounts. Returns one problem
+/// (or none) per invariant; an error when the watcher saw the rollback break its rule, or the
+/// harness itself fails.
 fn check_state(
     ctx: &CrashContext<'_>,
-    plan: &Plan,
+    rollback: &mut Running,
     exp: &Expected<'_>,
     disks: &mut [&mut Filesystem],
     durable: bool,
-) -> Result<[Option<String>; INVARIANTS.len()], String> {
+) -> Result<[Option<String>; INVARIANTS.len()], Failure> {
+    let harness = |e: String| Failure::new(FailureKind::Harness, e);
     let mut problems: [Option<String>; INVARIANTS.len()] = Default::default();
     for n in 0..disks.len() {
         if let Err(e) = disks[n].mount() {
@@ -283,64 +286,38 @@ fn check_state(
                 chain(&e)
             ));
             for fs in disks.iter_mut() {
-                fs.unmount().map_err(|e| chain(&e))?;
+                fs.unmount().map_err(|e| harness(chain(&e)))?;
             }
             return Ok(problems);
         }
     }
-    let state = tree(ctx.layout).map_err(|e| e.to_string())?;
+    let state = tree(ctx.layout).map_err(|e| harness(e.to_string()))?;
     problems[0] = crash_state::targets_exact(exp, &state);
     problems[1] = crash_state::prior_recoverable(exp, &state);
     problems[2] = survivors_problem(exp.targets, exp.before, &state);
     problems[3] = durable.then(|| crash_state::durable(exp, &state)).flatten();
 
-    let recovered = engine(&ctx.scenario.policy, ctx.layout)
-        .rollback(plan, RollbackOptions::default(), &mut MemorySink::default())
-        .map_err(|e| format!("rollback from the state failed: {}", chain(&e)))
-        .and_then(|_| tree(ctx.layout).map_err(|e| e.to_string()));
+    let recovered = match rollback.recover_again()? {
+        Some(e) => Err(format!("rollback from the state failed: {}", e.message)),
+        None => Ok(tree(ctx.layout).map_err(|e| harness(e.to_string()))?),
+    };
     match &recovered {
         Ok(now) => {
-            problems[4] = restored_problem(ctx.baseline, now);
-            problems[5] = debris(exp.targets, now);
+            problems[4] = match crash_state::restored(ctx.baseline, now) {
+                Some(problem) => Some(problem),
+                None => ctx
+                    .not_prior_inodes(exp.targets)
+                    .map_err(|e| harness(format!("reading inodes: {e}")))?,
+            };
+            problems[5] = crash_state::debris(exp.targets, now);
         }
         Err(e) => problems[4] = Some(e.clone()),
     }
     for fs in disks.iter_mut() {
-        fs.unmount().map_err(|e| chain(&e))?;
+        fs.unmount().map_err(|e| harness(chain(&e)))?;
     }
     Ok(problems)
 }
-
-fn restored_problem(prior: &Snapshot, now: &Snapshot) -> Option<String> {
-    // The directories of a backup store are the store's own layout, made durably before the
-    // first sidecar in them: they stay, holding kept sidecars or (after a crash before any
-    // sidecar was published) nothing. Anything else in them is still compared.
-    let store_layout = |path: &String, kind: &str| {
-        kind == "dir"
-            && path.starts_with("@store/")
-            && !prior.contains_key(path)
-            && now
-                .iter()
-                .filter(|(p, _)| p.starts_with(&format!("{path}/")))
-                .all(|(p, e)| e.kind == "dir" || crash_state::is_sidecar(p))
-    };
-    let now: Snapshot = without_sidecars(now)
-        .into_iter()
-        .filter(|(p, e)| !store_layout(p, e.kind))
-        .collect();
-    let prior = without_sidecars(prior);
-    (now != prior).then(|| describe_difference(&prior, &now))
-}
-
-/// After rollback nothing of the plan's is left but sidecars.
-fn debris(targets: &[String], now: &Snapshot) -> Option<String> {
-    let left: Vec<&String> = now
-        .keys()
-        .filter(|p| engine_name_of(p, targets).is_some_and(|f| f != EngineFile::Sidecar))
-        .collect();
-    (!left.is_empty()).then(|| format!("left behind: {left:?}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,7 +63,7 @@ enum Variant {
     Recorded,
 }
 
-/// The filesystem of a recorded trial's backup store when it is on a second filesystem.
+/// The filesystem of a crash trial's backup store when it is on a second filesystem.
 const STORE_BLOCK_FS: FsKind = FsKind::Ext4;
 
 /// Runs every variant of the trial: one, or a probe and then one per occurrence of a chosen
@@ -196,18 +196,25 @@ fn run_variant(
         Filesystem::create(kind, &dir.join("fs"))
     }
     .map_err(fixture_failure)?;
-    let mut store_fs = match (wants_second_filesystem(&scenario.policy), recorded) {
+    let store_dir = dir.join("store");
+    let store_fs = match (wants_second_filesystem(&scenario.policy), variant) {
         (false, _) => None,
-        // Recorded trials keep the store on a block filesystem of its own, recorded too, so
-        // the states cover the order of both filesystems' writes and flushes.
-        (true, true) => Some(
-            Filesystem::create_recorded(STORE_BLOCK_FS, &dir.join("store"))
-                .map_err(fixture_failure)?,
-        ),
-        (true, false) => {
-            Some(Filesystem::create(FsKind::Tmpfs, &dir.join("store")).map_err(fixture_failure)?)
+        // Where a crash loses what was not synced, the store is on a block filesystem of its
+        // own, so the crash loses there what an unsynced write to a disk loses and the order in
+        // which the engine syncs the two filesystems is what is tested: recorded too for
+        // recorded trials (the states cover both disks' writes and flushes), shut down with the
+        // filesystem under test by a power cut.
+        (true, Variant::Recorded) => Some(Filesystem::create_recorded(STORE_BLOCK_FS, &store_dir)),
+        (true, Variant::Crash(c)) if c.how == CrashMethod::PowerCut => {
+            Some(Filesystem::create(STORE_BLOCK_FS, &store_dir))
+        }
+        // A killed process loses nothing from the page cache of either filesystem, and a probe
+        // only lists the points the step reaches: tmpfs serves them as well, at no image's cost.
+        (true, Variant::Plain | Variant::Probe | Variant::Crash(_)) => {
+            Some(Filesystem::create(FsKind::Tmpfs, &store_dir))
         }
     };
+    let mut store_fs = store_fs.transpose().map_err(fixture_failure)?;
     let mut faults = Faults::default();
     let result = prepare(scenario, &fs, store_fs.as_ref(), dir).and_then(|layout| {
         let mut steps = Steps {
@@ -216,6 +223,7 @@ fn run_variant(
             dir,
             faults: &mut faults,
             baseline: Snapshot::new(),
+            baseline_inodes: PriorInodes::default(),
             prior_inodes: PriorInodes::default(),
         };
         steps.run_all(&mut fs, store_fs.as_mut(), variant, t)
@@ -275,6 +283,13 @@ fn prepare(
     })
 }
 
+/// The inodes of an apply step's link targets now.
+fn inodes_of(layout: &Layout, apply: &scenario::ApplyStep) -> io::Result<PriorInodes> {
+    let mut inodes = PriorInodes::default();
+    inodes.record(&layout.root, apply.link.iter().map(|l| l.target.as_str()))?;
+    Ok(inodes)
+}
+
 struct Steps<'a> {
     scenario: &'a Scenario,
     layout: &'a Layout,
@@ -282,6 +297,9 @@ struct Steps<'a> {
     faults: &'a mut Faults,
     /// The tree before the most recent apply step.
     baseline: Snapshot,
+    /// Each link target's inode when `baseline` was taken: what recovery from a crash must put
+    /// back where the backups are on the targets' filesystem.
+    baseline_inodes: PriorInodes,
     /// Each link target's inode before the first apply that named it.
     prior_inodes: PriorInodes,
 }
@@ -307,10 +325,10 @@ impl Steps<'_> {
                 )?;
                 continue;
             }
-            if matches!(variant, Variant::Crash(_) | Variant::Recorded)
-                && matches!(step, Step::Apply(_))
-            {
+            if let (Variant::Crash(_) | Variant::Recorded, Step::Apply(apply)) = (variant, step) {
                 self.baseline = self.tree()?;
+                self.baseline_inodes = inodes_of(self.layout, apply)
+                    .map_err(|e| harness(&format!("step {}: reading inodes", i + 1), e))?;
             }
             let ctx = CrashContext {
                 scenario: self.scenario,
@@ -318,6 +336,7 @@ impl Steps<'_> {
                 layout: self.layout,
                 dir: self.dir,
                 baseline: &self.baseline,
+                baseline_inodes: &self.baseline_inodes,
             };
             match variant {
                 Variant::Plain => {
@@ -342,7 +361,7 @@ impl Steps<'_> {
                     return Ok((reached, CrashStates::default()));
                 }
                 Variant::Crash(variant) => {
-                    crash::run(&ctx, variant, fs, t)?;
+                    crash::run(&ctx, variant, fs, store_fs, t)?;
                     outside.check(
                         fs.mount_point(),
                         &format!("after crash trial {}", variant.name()),
@@ -386,6 +405,8 @@ impl Steps<'_> {
             Step::Apply(_) | Step::Rollback(_) | Step::Prune(_) => {
                 if let Step::Apply(apply) = step {
                     self.baseline = without_sidecars(&self.tree()?);
+                    self.baseline_inodes = inodes_of(self.layout, apply)
+                        .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
                     self.prior_inodes
                         .record(root, apply.link.iter().map(|l| l.target.as_str()))
                         .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;

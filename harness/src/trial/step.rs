@@ -1,18 +1,20 @@
 //! The step child: one engine operation of a scenario in a process of its own,
 //! `fsmatrix __step REQUEST`, traced by the watcher ([`super::watch`]). Plain apply, rollback and
-//! prune steps, crash steps and the recovery after a crash all run through it, so every engine
-//! operation of a trial is watched the same way.
+//! prune steps, crash steps and the recovery after a crash, recorded steps and the rollback from
+//! every recorded crash state all run through it, so every engine operation of a trial is
+//! watched the same way.
 //!
 //! The child reports on stdout, one JSON [`StepEvent`] a line: every crash point it reaches (with
 //! the target of the action), `stopped` when it parks at the point it was asked to stop at (the
-//! harness then kills it), and `finished` with its result and facts.
+//! harness then kills it), and `finished` with its result and facts. A [`StepOp::RecoverEach`]
+//! child finishes once per line the harness writes to its stdin.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Lines, Write};
+use std::io::{self, BufRead, BufReader, Lines, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::Mutex;
 
 use rustix::process::{Signal, set_parent_process_death_signal};
@@ -38,6 +40,10 @@ pub enum StepOp {
     Step,
     /// A plain rollback of the plan the step works on: recovery after a crash.
     Recover,
+    /// [`StepOp::Recover`] again and again: one rollback per line on stdin, each reported when
+    /// it finishes, until stdin closes. A recorded crash trial rolls back from every crash state
+    /// through one child, so a state costs no new process under the tracer.
+    RecoverEach,
 }
 
 /// What the step child needs to run one step on its own.
@@ -175,6 +181,20 @@ pub fn step_child(request: &Path) -> Result<(), String> {
         .steps
         .get(req.step)
         .ok_or_else(|| format!("the scenario has no step {}", req.step + 1))?;
+    if req.op == StepOp::RecoverEach {
+        for line in io::stdin().lock().lines() {
+            line.map_err(|e| format!("reading the harness's request: {e}"))?;
+            // The plan is made afresh each time: it holds nothing open on a filesystem the
+            // harness unmounts between two requests.
+            let plan = plan_for(&scenario, req.step, &req.root)?;
+            let mut sink = MemorySink::default();
+            let result = engine
+                .rollback(&plan, RollbackOptions::default(), &mut sink)
+                .map(|report| Some(Answer::Rollback(report)));
+            emit(&finished(result, sink.facts));
+        }
+        return Ok(());
+    }
     let mut sink = MemorySink::default();
     let result = if let (StepOp::Step, Step::Apply(apply)) = (req.op, step) {
         let mode = match apply.mode {
@@ -187,7 +207,7 @@ pub fn step_child(request: &Path) -> Result<(), String> {
     } else {
         let plan = plan_for(&scenario, req.step, &req.root)?;
         match (req.op, step) {
-            (StepOp::Recover, _) => engine
+            (StepOp::Recover | StepOp::RecoverEach, _) => engine
                 .rollback(&plan, RollbackOptions::default(), &mut sink)
                 .map(|report| Some(Answer::Rollback(report))),
             (StepOp::Step, Step::Rollback(rollback)) => {
@@ -211,6 +231,11 @@ pub fn step_child(request: &Path) -> Result<(), String> {
             }
         }
     };
+    emit(&finished(result, sink.facts));
+    Ok(())
+}
+
+fn finished(result: Result<Option<Answer>, switchyard::Error>, facts: Vec<Fact>) -> StepEvent {
     let (answer, error) = match result {
         Ok(answer) => (answer, None),
         Err(e) => (
@@ -221,20 +246,23 @@ pub fn step_child(request: &Path) -> Result<(), String> {
             }),
         ),
     };
-    emit(&StepEvent::Finished {
+    StepEvent::Finished {
         error,
-        facts: sink.facts,
+        facts,
         answer,
-    });
-    Ok(())
+    }
 }
 
 /// A step child running under the watcher, as the trial child sees it.
 #[derive(Debug)]
 pub(crate) struct Running {
     child: Child,
+    /// [`StepOp::RecoverEach`] children only: where the harness asks for one more rollback.
+    requests: Option<ChildStdin>,
     events: Lines<BufReader<ChildStdout>>,
     trace: PathBuf,
+    /// How much of the trace the watcher has held to its rule already.
+    traced: u64,
     stderr: PathBuf,
     watched: Vec<Watched>,
     /// `step N (op)`, for messages.
@@ -294,9 +322,14 @@ impl Running {
         let err = File::create(&stderr).map_err(|e| harness(&label, "stderr", e))?;
         let exe = std::env::current_exe().map_err(|e| harness(&label, "exe", e))?;
         let mut cmd = watch::traced(&exe, &trace);
+        let stdin = if req.op == StepOp::RecoverEach {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         cmd.arg("__step")
             .arg(&request)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(err);
         // SAFETY: the closure makes one system call (prctl), which is async-signal-safe, and
@@ -326,9 +359,11 @@ impl Running {
             .take()
             .ok_or_else(|| harness(&label, "spawn", "no stdout"))?;
         Ok(Running {
+            requests: child.stdin.take(),
             child,
             events: BufReader::new(stdout).lines(),
             trace,
+            traced: 0,
             stderr,
             watched,
             label,
@@ -367,9 +402,54 @@ impl Running {
         Ok(None)
     }
 
-    /// Waits for the child (which the caller has killed if `killed`) and holds its trace to the
-    /// watcher's rule.
+    /// [`StepOp::RecoverEach`] children: rolls back once more, from whatever the tree is now,
+    /// and holds the calls of that rollback alone to the watcher's rule. Returns how it failed,
+    /// if it did.
+    pub(crate) fn recover_again(&mut self) -> Result<Option<StepError>, Failure> {
+        let asked = self
+            .requests
+            .as_mut()
+            .ok_or_else(|| harness(&self.label, "request", "the child takes no requests"))
+            .and_then(|stdin| {
+                stdin
+                    .write_all(b"\n")
+                    .and_then(|()| stdin.flush())
+                    .map_err(|e| harness(&self.label, "request", e))
+            });
+        if let Err(failure) = asked {
+            // A child that is gone says why on its way out.
+            self.requests = None;
+            self.exited(false)?;
+            return Err(failure);
+        }
+        match self.progress()? {
+            Some(Progress::Finished { error, .. }) => {
+                self.watch_new_calls()?;
+                Ok(error)
+            }
+            Some(Progress::Stopped { .. }) | None => {
+                self.requests = None;
+                self.exited(false)?;
+                Err(harness(
+                    &self.label,
+                    "the step child",
+                    "ended without reporting how the rollback finished",
+                ))
+            }
+        }
+    }
+
+    /// Waits for the child (which the caller has killed if `killed`) and holds the rest of its
+    /// trace to the watcher's rule.
     pub(crate) fn wait(mut self, killed: bool) -> Result<(), Failure> {
+        // A child that takes requests ends when they do.
+        self.requests = None;
+        self.exited(killed)?;
+        self.watch_new_calls()
+    }
+
+    /// Waits for the child to end; unless the caller killed it, it must have ended well.
+    fn exited(&mut self, killed: bool) -> Result<(), Failure> {
         let status = self
             .child
             .wait()
@@ -385,8 +465,19 @@ impl Running {
                 format!("{}: the step child {how}: {}", self.label, words.trim()),
             ));
         }
-        let text = std::fs::read_to_string(&self.trace)
-            .map_err(|e| harness(&self.label, "reading the trace", e))?;
+        Ok(())
+    }
+
+    /// Holds the calls traced since the last look to the watcher's rule. Everything the child
+    /// did before its last report is in the file: strace writes and flushes a call's line when
+    /// the call returns, before the calling thread runs on.
+    fn watch_new_calls(&mut self) -> Result<(), Failure> {
+        let reading = |e: io::Error| harness(&self.label, "reading the trace", e);
+        let mut file = File::open(&self.trace).map_err(reading)?;
+        file.seek(SeekFrom::Start(self.traced)).map_err(reading)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(reading)?;
+        self.traced += text.len() as u64;
         let calls = watch::parse(&text).map_err(|e| harness(&self.label, "the trace", e))?;
         let found = watch::violations(&calls, &self.watched);
         if found.is_empty() {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use rustix::fs::{AtFlags, CWD, StatxFlags, statx};
@@ -22,7 +22,8 @@ const LOCK_WAIT_SLACK: Duration = Duration::from_secs(5);
 /// its number on ext4 and xfs); the birth time tells the two apart.
 type Identity = (u32, u32, u64, i64, u32);
 
-/// The identity each target had before the first apply that named it.
+/// The identity each target had when it was recorded: before the first apply that named it
+/// (the plain rollback verdicts), or at a crash trial's baseline (recovery from the crash).
 #[derive(Debug, Default)]
 pub(super) struct PriorInodes(BTreeMap<String, Identity>);
 
@@ -33,15 +34,37 @@ impl PriorInodes {
         root: &Path,
         targets: impl Iterator<Item = &'a str>,
     ) -> io::Result<()> {
-        for target in targets {
-            if self.0.contains_key(target) {
+        for target in targets.map(key) {
+            if self.0.contains_key(&target) {
                 continue;
             }
-            if let Some(id) = identity(&root.join(target))? {
-                self.0.insert(target.to_owned(), id);
+            if let Some(id) = identity(&root.join(&target))? {
+                self.0.insert(target, id);
             }
         }
         Ok(())
+    }
+
+    /// Those of `targets` recorded that are not their recorded inode now (a copy of it, another
+    /// object, or nothing). Inode number and birth time only: a name can only hold an inode of its
+    /// own directory's filesystem, and the device a filesystem shows may change between two
+    /// mounts of it (a recorded crash state is mounted from a new loop device each time).
+    pub(super) fn not_prior<'t>(
+        &self,
+        root: &Path,
+        targets: &'t [String],
+    ) -> io::Result<Vec<&'t str>> {
+        let inode = |id: &Identity| (id.2, id.3, id.4);
+        let mut changed = Vec::new();
+        for target in targets {
+            let Some(before) = self.0.get(&key(target)) else {
+                continue;
+            };
+            if identity(&root.join(target))?.as_ref().map(inode) != Some(inode(before)) {
+                changed.push(target.as_str());
+            }
+        }
+        Ok(changed)
     }
 
     /// One line per recorded target: whether it is the same inode now.
@@ -54,6 +77,17 @@ impl PriorInodes {
             })
             .collect()
     }
+}
+
+/// A target as the engine names it (`.` and repeated separators dropped), whether a scenario or
+/// a plan spells it, so that both find the same record.
+fn key(target: &str) -> String {
+    Path::new(target)
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect::<PathBuf>()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn identity(path: &Path) -> io::Result<Option<Identity>> {
@@ -97,6 +131,26 @@ fn waited_its_bound(reported: Duration, bound: Duration, took: Duration) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_put_back_under_the_name_is_not_the_prior_inode() {
+        let root = Path::new("/tmp/fsmatrix-unit-tests/verdicts");
+        let _ = std::fs::remove_dir_all(root);
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        for name in ["ls", "cat"] {
+            std::fs::write(root.join("bin").join(name), "GNU\n").unwrap();
+        }
+        let mut prior = PriorInodes::default();
+        prior
+            .record(root, ["./bin/ls", "bin//cat", "bin/absent"].into_iter())
+            .unwrap();
+        let targets = ["bin/ls", "bin/cat", "bin/absent"].map(str::to_owned);
+        assert_eq!(prior.not_prior(root, &targets).unwrap(), Vec::<&str>::new());
+        // Equal bytes under the same name, but a new inode: a copy renamed over the original.
+        std::fs::write(root.join("bin/.ls.copy"), "GNU\n").unwrap();
+        std::fs::rename(root.join("bin/.ls.copy"), root.join("bin/ls")).unwrap();
+        assert_eq!(prior.not_prior(root, &targets).unwrap(), ["bin/ls"]);
+    }
 
     #[test]
     fn a_wait_counts_only_from_its_bound_to_the_slack_past_it() {

@@ -20,10 +20,17 @@ pub(crate) const STRACE: &str = "strace";
 const CALLS: &str = "trace=rename,renameat,renameat2,unlink,unlinkat,link,linkat,symlink,symlinkat";
 
 /// `strace` running `exe`, writing the successful calls that change names to `log`: strings in
-/// hex (`-xx`) so any byte of a name parses back, directory descriptors with their paths (`-y`).
+/// hex (`-xx`) so any byte of a name parses back, directory descriptors with their paths (`-y`),
+/// and the calls of every thread and process `exe` starts (`-f`): the engine syncs from threads
+/// of its own, and a name changed there must not go unseen. With `--seccomp-bpf` only the traced
+/// calls stop the tracee, not all of them: a call stopped at costs about 30 µs more here, and a
+/// step, its health checks and a recorded trial's rollbacks make thousands of calls the watcher
+/// ignores (strace falls back to stopping at every call where it cannot install the filter).
 pub(crate) fn traced(exe: &Path, log: &Path) -> Command {
     let mut cmd = Command::new(STRACE);
     cmd.args([
+        "-f",
+        "--seccomp-bpf",
         "-qq",
         "-xx",
         "-y",
@@ -64,7 +71,7 @@ pub(crate) struct BadTraceLine {
 pub(crate) fn parse(trace: &str) -> Result<Vec<Call>, BadTraceLine> {
     let mut calls = Vec::new();
     for (n, text) in trace.lines().enumerate() {
-        let text = text.trim();
+        let text = without_pid(text.trim());
         // `???(`: a call strace saw begin without knowing which (the process was killed at a
         // crash point or by a power cut as it entered it); none of the traced calls is unnamed.
         if text.is_empty()
@@ -81,6 +88,25 @@ pub(crate) fn parse(trace: &str) -> Result<Vec<Call>, BadTraceLine> {
         calls.push(parse_call(text).ok_or_else(bad)?);
     }
     Ok(calls)
+}
+
+/// A line without the pid `-f` writes before it: `PID ` into a file, `[pid PID] ` elsewhere.
+fn without_pid(text: &str) -> &str {
+    let rest = text
+        .strip_prefix("[pid")
+        .and_then(|r| r.trim_start().split_once(']'))
+        .filter(|(pid, _)| is_pid(pid))
+        .map(|(_, rest)| rest);
+    let rest = rest.or_else(|| {
+        text.split_once(' ')
+            .filter(|(pid, _)| is_pid(pid))
+            .map(|(_, rest)| rest)
+    });
+    rest.map_or(text, str::trim_start)
+}
+
+fn is_pid(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn parse_call(text: &str) -> Option<Call> {
@@ -342,6 +368,56 @@ mod tests {
             violations(&parse(&renamed).unwrap(), &watched),
             Vec::<String>::new()
         );
+    }
+
+    /// Following threads and children (`-f`), strace writes each line after the pid that made
+    /// the call: `PID ` into a file, `[pid PID] ` onto a terminal.
+    #[test]
+    fn reads_lines_after_a_pid() {
+        let call = renameat2(".ls.switchyard.1.tmp", "ls", "RENAME_EXCHANGE");
+        let unlink = unlinkat(".ls.switchyard.1.bak");
+        let trace = format!("4242 {call}\n[pid  4243] {unlink}\n[pid 4244] ???( <unfinished ...>");
+        let calls = parse(&trace).unwrap();
+        assert_eq!(
+            calls,
+            [
+                Call::Rename {
+                    from: "/m/root/usr/bin/.ls.switchyard.1.tmp".into(),
+                    to: "/m/root/usr/bin/ls".into(),
+                    exchange: true
+                },
+                Call::Unlink("/m/root/usr/bin/.ls.switchyard.1.bak".into())
+            ]
+        );
+        assert!(parse("4242 renameat2(3, oops) = 0").is_err());
+    }
+
+    /// A name changed by a process the traced one starts (a thread is started the same way, by
+    /// `clone`) is in the trace: `sh` makes no such call itself, its `rm` and `mv` do.
+    #[test]
+    fn a_real_trace_follows_the_processes_and_threads_it_starts() {
+        let dir = Path::new("/tmp/fsmatrix-unit-tests/watch-follow");
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let (ls, new) = (dir.join("ls"), dir.join("new"));
+        std::fs::write(&ls, "GNU ls\n").unwrap();
+        std::fs::write(&new, "uutils ls\n").unwrap();
+        let log = dir.join("sh.trace");
+        let status = traced(Path::new("sh"), &log)
+            .arg("-c")
+            .arg(r#"rm "$1" && mv -T "$2" "$1""#)
+            .args(["sh".as_ref(), ls.as_os_str(), new.as_os_str()])
+            .status()
+            .unwrap_or_else(|e| panic!("running {STRACE} failed ({e}): apt-get install strace"));
+        assert!(status.success(), "sh: {status}");
+        let watched = [Watched {
+            path: std::fs::canonicalize(dir).unwrap().join("ls"),
+            rel: "ls".to_owned(),
+        }];
+        let trace = std::fs::read_to_string(&log).unwrap();
+        let found = violations(&parse(&trace).unwrap(), &watched);
+        assert_eq!(found.len(), 1, "{found:?} in {trace}");
+        assert!(found[0].contains("ls was unlinked"), "{found:?}");
     }
 
     #[test]
