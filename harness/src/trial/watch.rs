@@ -4,20 +4,28 @@
 //! target is missing. The one exception is removing a target for good (a link whose prior state
 //! was absent): an unlink after which nothing is put at that name again in the step.
 //!
+//! A second rule holds for the engine's records: a sidecar is published whole, by a link or a
+//! rename of a complete file, never written under its final name (`open` with `O_CREAT`), where
+//! a crash mid-write leaves a truncated record that rollback must trust.
+//!
 //! A journal often commits such an unlink and the rename after it in one transaction, so no crash
-//! state need show the gap; the system calls do, deterministically. Parsing and the rule are pure
-//! functions over the trace text.
+//! state need show the gap; the system calls do, deterministically. Parsing and the rules are
+//! pure functions over the trace text.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use switchyard::{EngineFile, EngineName};
+
 /// The tracer, a Debian package of its own.
 pub(crate) const STRACE: &str = "strace";
 
-/// The system calls that remove, move or create a name.
-const CALLS: &str = "trace=rename,renameat,renameat2,unlink,unlinkat,link,linkat,symlink,symlinkat";
+/// The system calls that remove, move or create a name (`openat`: only those with `O_CREAT` are
+/// kept; the engine and the programs it runs open files with `openat` alone).
+const CALLS: &str =
+    "trace=rename,renameat,renameat2,unlink,unlinkat,link,linkat,symlink,symlinkat,openat";
 
 /// `strace` running `exe`, writing the successful calls that change names to `log`: strings in
 /// hex (`-xx`) so any byte of a name parses back, directory descriptors with their paths (`-y`),
@@ -57,6 +65,8 @@ pub(crate) enum Call {
     },
     Unlink(PathBuf),
     Create(PathBuf),
+    /// `openat` with `O_CREAT`: a file made (or opened to write) under its name in place.
+    OpenCreate(PathBuf),
 }
 
 /// A line of the trace that is not what `strace` writes for the calls traced.
@@ -85,7 +95,9 @@ pub(crate) fn parse(trace: &str) -> Result<Vec<Call>, BadTraceLine> {
             line: n + 1,
             text: text.to_owned(),
         };
-        calls.push(parse_call(text).ok_or_else(bad)?);
+        if let Some(call) = parse_call(text).ok_or_else(bad)? {
+            calls.push(call);
+        }
     }
     Ok(calls)
 }
@@ -109,7 +121,9 @@ fn is_pid(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn parse_call(text: &str) -> Option<Call> {
+/// `None` for a line that is not one of the traced calls; `Some(None)` for a call that changes
+/// no name (an `openat` without `O_CREAT`).
+fn parse_call(text: &str) -> Option<Option<Call>> {
     let (name, rest) = text.split_once('(')?;
     let (args, _result) = rest.rsplit_once(") = ")?;
     // With `-xx` every string and path is hex escapes, so a comma only ever separates arguments.
@@ -117,7 +131,7 @@ fn parse_call(text: &str) -> Option<Call> {
     let at =
         |dir: &str, name: &str| -> Option<PathBuf> { Some(dir_path(dir)?.join(string(name)?)) };
     let plain = |name: &str| -> Option<PathBuf> { Some(PathBuf::from(string(name)?)) };
-    Some(match (name, args.as_slice()) {
+    Some(Some(match (name, args.as_slice()) {
         ("rename", [from, to]) => Call::Rename {
             from: plain(from)?,
             to: plain(to)?,
@@ -139,8 +153,14 @@ fn parse_call(text: &str) -> Option<Call> {
         ("linkat", [_, _, dir, new, _]) | ("symlinkat", [_, dir, new]) => {
             Call::Create(at(dir, new)?)
         }
+        ("openat", [dir, path, flags, ..]) => {
+            if !flags.split('|').any(|f| f == "O_CREAT") {
+                return Some(None);
+            }
+            Call::OpenCreate(at(dir, path)?)
+        }
         _ => return None,
-    })
+    }))
 }
 
 /// The path of a directory argument as `-y` prints it: `3<PATH>` or `AT_FDCWD<PATH>`.
@@ -173,10 +193,20 @@ pub(crate) struct Watched {
     pub(crate) rel: String,
 }
 
-/// Every break of the rule in `calls`, described for a failure message.
+/// Every break of the rules in `calls`, described for a failure message.
 pub(crate) fn violations(calls: &[Call], targets: &[Watched]) -> Vec<String> {
     let mut found = Vec::new();
     for (i, call) in calls.iter().enumerate() {
+        if let Call::OpenCreate(path) = call
+            && let Some(name) = path.file_name()
+            && EngineName::parse(name).is_some_and(|n| n.file == EngineFile::Sidecar)
+        {
+            found.push(format!(
+                "the sidecar {} was written under its final name, where a crash mid-write \
+                 leaves a truncated record, instead of being published whole by a link or rename",
+                file_name(path)
+            ));
+        }
         for target in targets {
             let t = target.path.as_path();
             match call {
@@ -209,7 +239,7 @@ pub(crate) fn violations(calls: &[Call], targets: &[Watched]) -> Vec<String> {
 fn puts_at(call: &Call, path: &Path) -> bool {
     match call {
         Call::Rename { from, to, exchange } => to == path || (*exchange && from == path),
-        Call::Create(created) => created == path,
+        Call::Create(created) | Call::OpenCreate(created) => created == path,
         Call::Unlink(_) => false,
     }
 }
@@ -218,6 +248,7 @@ fn describe_put(call: &Call) -> String {
     match call {
         Call::Rename { from, .. } => format!("{} was renamed onto it", file_name(from)),
         Call::Create(_) => "a new object was created at its name".to_owned(),
+        Call::OpenCreate(_) => "a file was created at its name".to_owned(),
         Call::Unlink(_) => String::new(),
     }
 }
@@ -425,5 +456,51 @@ mod tests {
         let found = check(&[renameat2("ls", ".ls.switchyard.1.bak", "RENAME_NOREPLACE")]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("renamed away"), "{found:?}");
+    }
+
+    fn openat(name: &str, flags: &str) -> String {
+        format!(
+            "openat({}, {}, {flags}, 0600) = 4<{}>",
+            dir("/m/root/usr/bin"),
+            quoted(name),
+            hex(&format!("/m/root/usr/bin/{name}"))
+        )
+    }
+
+    #[test]
+    fn a_sidecar_written_under_its_final_name_breaks_the_record_rule() {
+        let found = check(&[openat(
+            ".ls.switchyard.1.json",
+            "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC",
+        )]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("written under its final name"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_sidecar_published_whole_and_plain_opens_keep_the_rules() {
+        let link = format!(
+            "linkat({}, {}, {}, {}, AT_SYMLINK_FOLLOW) = 0",
+            "AT_FDCWD<\\x2f>",
+            quoted("/proc/self/fd/4"),
+            dir("/m/root/usr/bin"),
+            quoted(".ls.switchyard.1.json")
+        );
+        let lines = [
+            openat(".", "O_RDWR|O_CLOEXEC|O_TMPFILE"),
+            openat(
+                ".ls.switchyard.1.json.tmp",
+                "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC",
+            ),
+            openat("ls", "O_RDONLY|O_NOFOLLOW|O_CLOEXEC"),
+            link,
+            renameat2(".ls.switchyard.1.tmp", "ls", "RENAME_EXCHANGE"),
+        ];
+        let calls = parse(&lines.join("\n")).unwrap();
+        assert_eq!(calls.len(), 3, "{calls:?}");
+        assert_eq!(violations(&calls, &ls()), Vec::<String>::new());
     }
 }
