@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
+use crate::input;
+
 /// How many lines of a diff a report shows; the whole transcript is kept in a `.jsonl.bad` file.
 pub const DIFF_LINES_SHOWN: usize = 40;
+
+/// The largest golden file read: the largest transcript is well under 1 MiB, and a file that is
+/// not one (a device, a runaway generator) must not be read into memory whole.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The verdict of one transcript against its golden file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,11 +31,13 @@ pub fn path(dir: &Path, scenario: &str) -> PathBuf {
     dir.join(format!("{scenario}.jsonl"))
 }
 
-/// The golden transcript of `scenario`, or `None` if there is none.
-pub fn read(dir: &Path, scenario: &str) -> io::Result<Option<String>> {
-    match fs::read_to_string(path(dir, scenario)) {
+/// The golden transcript of `scenario`, or `None` if there is none. Read only from a regular
+/// file and up to [`MAX_FILE_BYTES`], so that a FIFO or a device under its name can neither hang
+/// a run nor fill its memory.
+pub fn read(dir: &Path, scenario: &str) -> Result<Option<String>, input::ReadError> {
+    match input::read_text(&path(dir, scenario), MAX_FILE_BYTES) {
         Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -192,6 +200,68 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found, ["gone.jsonl"]);
         assert_eq!(orphans(&dir, &[]).unwrap(), Vec::<String>::new());
+    }
+
+    /// A fresh directory for one test, removed at the start of its next run.
+    fn test_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("fsmatrix-golden-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Reads the golden of `scenario` on another thread, failing the test instead of hanging it.
+    fn read_within_seconds(dir: &Path, scenario: &str) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (dir, scenario) = (dir.to_owned(), scenario.to_owned());
+        std::thread::spawn(move || {
+            let _ = tx.send(read(&dir, &scenario).map(|_| ()).map_err(|e| e.to_string()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading the golden file hung")
+            .expect_err("a golden file that is not a regular file was read")
+    }
+
+    #[test]
+    fn a_golden_fifo_is_refused_at_once() {
+        let dir = test_dir("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.join("fifo.jsonl"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            read_within_seconds(&dir, "fifo"),
+            "not a regular file (a FIFO)"
+        );
+    }
+
+    #[test]
+    fn a_golden_device_is_refused_at_once() {
+        let dir = test_dir("device");
+        std::os::unix::fs::symlink("/dev/zero", dir.join("zero.jsonl")).unwrap();
+        assert_eq!(
+            read_within_seconds(&dir, "zero"),
+            "not a regular file (a character device)"
+        );
+    }
+
+    #[test]
+    fn a_golden_over_the_size_limit_is_refused_while_reading() {
+        let dir = test_dir("large");
+        // Sparse: no room on the disk is taken for it.
+        fs::File::create(dir.join("large.jsonl"))
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        assert_eq!(
+            read_within_seconds(&dir, "large"),
+            "the file is larger than 16384 KiB"
+        );
     }
 
     #[test]

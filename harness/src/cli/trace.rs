@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::args::TraceArgs;
 use super::out::{self, outln};
 use crate::error::HarnessError;
+use crate::input;
 use crate::report::json::JsonReport;
 use crate::scenario;
 use crate::trace::{self, Requirements};
@@ -27,8 +28,13 @@ pub(super) fn trace(args: &TraceArgs) -> Result<ExitCode, HarnessError> {
         None => trace::table::render(&traced),
     };
     if let Some(path) = &args.check {
-        let current =
-            std::fs::read_to_string(path).map_err(io("read the guarantees table", path))?;
+        let current = input::read_text(path, trace::MAX_FILE_BYTES).map_err(|source| {
+            HarnessError::Input {
+                what: "read the guarantees table",
+                path: path.clone(),
+                source,
+            }
+        })?;
         if current != table {
             return Err(HarnessError::StaleGuarantees(path.clone()));
         }

@@ -27,3 +27,7 @@ pub const REQUIREMENTS_FILE: &str = "docs/requirements.yaml";
 
 /// Where the generated guarantees table lives, relative to the workspace.
 pub const GUARANTEES_FILE: &str = "docs/guarantees.md";
+
+/// The largest file `trace` reads (the requirements file, a guarantees table to check): each is
+/// a few dozen KiB, and a file that is not one must not be read into memory whole.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;

@@ -8,6 +8,7 @@ mod cli;
 mod docker;
 mod failures;
 mod full;
+mod inputs;
 mod signals;
 mod strays;
 mod support;
