@@ -126,16 +126,14 @@ fn not_run(id: &TrialId) -> Executed {
 pub fn execute(id: &TrialId, config: &RunConfig<'_>, cancel: &Cancel) -> Executed {
     let started = Instant::now();
     let dir = config.run_dir.trial_dir(id);
-    let (transcript, mut failure, crash_states) = match run_child(id, &dir, config, cancel) {
+    let room = workdir::FreeSpaceWatch::start(config.run_dir.work_dir());
+    let (transcript, failure, crash_states) = match run_child(id, &dir, config, cancel) {
         Ok(report) => (Some(report.transcript), report.failure, report.crash_states),
         Err(failure) => (None, Some(failure), CrashStates::default()),
     };
-    if let Some(f) = failure.take() {
-        failure = Some(match f.kind {
-            FailureKind::NotRun => f,
-            _ => workdir::blame_a_full_host(config.run_dir.work_dir(), id.fs, f),
-        });
-    }
+    let lowest_free = room.lowest();
+    let mut failure =
+        failure.map(|f| workdir::blame_a_full_host(config.run_dir.work_dir(), lowest_free, f));
     // Whatever the child did, nothing of it may stay mounted or attached. A child that ended
     // normally must have released everything itself; a killed one is swept.
     let leaks = fixture::leaks_under(&dir);
