@@ -55,8 +55,9 @@ pub fn compare(golden: Option<&str>, actual: &str, golden_name: &str, label: &st
 }
 
 /// The unified diff of two transcripts, with what a terminal would not show made visible:
-/// a carriage return as `\r`, a tab as `\t`, other control characters escaped, and trailing
-/// spaces as `\x20`, so two lines that differ never look the same.
+/// a carriage return as `\r`, a tab as `\t`, other control characters and invisible Unicode
+/// (a BOM, a zero-width or no-break space) escaped, and trailing spaces as `\x20`, so two lines
+/// that differ never look the same.
 pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
     let diff = TextDiff::from_lines(old, new)
         .unified_diff()
@@ -83,6 +84,7 @@ fn visible(line: &str) -> String {
             '\r' => "\\r".to_owned(),
             '\t' => "\\t".to_owned(),
             c if c.is_control() => c.escape_default().to_string(),
+            c if invisible(c) => c.escape_unicode().to_string(),
             c => c.to_string(),
         })
         .collect();
@@ -90,6 +92,50 @@ fn visible(line: &str) -> String {
         shown.push_str("\\x20");
     }
     shown
+}
+
+/// Whether `c` shows as nothing, or as a space it is not: the Unicode format characters
+/// (general category Cf: a BOM, a zero-width space, direction marks), the space separators
+/// other than the ASCII space (Zs: a no-break space, an em space) and the line and paragraph
+/// separators (Zl, Zp). The ranges are those of Unicode 18.0.
+fn invisible(c: char) -> bool {
+    const RANGES: &[(u32, u32)] = &[
+        // Cf
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+        // Zs but the ASCII space
+        (0x00A0, 0x00A0),
+        (0x1680, 0x1680),
+        (0x2000, 0x200A),
+        (0x202F, 0x202F),
+        (0x205F, 0x205F),
+        (0x3000, 0x3000),
+        // Zl, Zp
+        (0x2028, 0x2029),
+    ];
+    let c = u32::from(c);
+    RANGES
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
 /// The golden files of `dir` that no scenario in `scenarios` names, by file name. A missing
@@ -177,6 +223,24 @@ mod tests {
             diff.ends_with(
                 "-{\"a\":1}\\r\n-{\"b\":2}\\x20\\x20\n-{\"c\":\\t3}\n\
                  +{\"a\":1}\n+{\"b\":2}\n+{\"c\": 3}\n"
+            ),
+            "{diff}"
+        );
+    }
+
+    /// Unicode format characters and spaces other than the ASCII one look like nothing or like
+    /// a space: a BOM, a zero-width space, a no-break space, a line or paragraph separator.
+    #[test]
+    fn invisible_unicode_is_shown_and_visible_unicode_kept() {
+        let golden = "\u{feff}{\"a\":1}\n{\"b\":\"x y\"}\n{\"c\":\"\u{e9}\u{2028}\u{2029}\"}\n";
+        let actual = "{\"a\":1}\n{\"b\":\"x\u{a0}y\u{200b}\"}\n{\"c\":\"\u{e9}\"}\n";
+        let Verdict::Mismatch { diff } = compare(Some(golden), actual, "g", "s@ext4") else {
+            panic!("different bytes matched");
+        };
+        assert!(
+            diff.ends_with(
+                "-\\u{feff}{\"a\":1}\n-{\"b\":\"x y\"}\n-{\"c\":\"\u{e9}\\u{2028}\\u{2029}\"}\n\
+                 +{\"a\":1}\n+{\"b\":\"x\\u{a0}y\\u{200b}\"}\n+{\"c\":\"\u{e9}\"}\n"
             ),
             "{diff}"
         );
