@@ -8,6 +8,7 @@ mod cli;
 mod docker;
 mod failures;
 mod full;
+mod gates;
 mod inputs;
 mod signals;
 mod strays;
