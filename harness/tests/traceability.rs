@@ -217,6 +217,55 @@ fn fsmatrix_trace_fails_on_a_test_naming_an_unknown_requirement_and_on_a_stale_t
     );
 }
 
+/// `fsmatrix trace --listed` on the list of one binary cargo built, this one's own: its proofs
+/// pass, and every proof of the workspace that binary does not hold fails, at its place.
+/// Proves: REQ-TR1
+#[test]
+fn fsmatrix_trace_fails_on_a_proof_cargo_did_not_build() {
+    let dir = scratch("trace-listed");
+    let ws = workspace();
+    let own = Command::new(std::env::current_exe().unwrap())
+        .arg("--list")
+        .output()
+        .unwrap();
+    assert!(own.status.success());
+    // Cargo's line before a binary's list, which goes to its own stderr.
+    let listed = dir.join("listed.txt");
+    fs::write(
+        &listed,
+        format!(
+            "     Running tests/traceability.rs (target/debug/deps/traceability)\n{}",
+            String::from_utf8(own.stdout).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fsmatrix"))
+        .arg("trace")
+        .arg("--scenarios")
+        .arg(ws.join("scenarios"))
+        .arg("--requirements")
+        .arg(ws.join(trace::REQUIREMENTS_FILE))
+        .arg("--sources")
+        .arg(&ws)
+        .arg("--listed")
+        .arg(&listed)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let unlisted = |test: &str| format!("`{test}` is not among the tests cargo built");
+    for test in inputs().tests {
+        let file = test.file.to_string_lossy();
+        let ours = file.ends_with("harness/tests/traceability.rs");
+        assert_eq!(
+            stderr.contains(&unlisted(&test.test)),
+            !ours,
+            "{file}: {}",
+            test.test
+        );
+    }
+}
+
 /// `fsmatrix trace` with its requirements file, or the table it checks, a FIFO or a device: a
 /// clear error at once, not a wait for a writer that never comes or a read without end.
 #[test]

@@ -9,13 +9,16 @@ use crate::error::HarnessError;
 use crate::input;
 use crate::report::json::JsonReport;
 use crate::scenario;
-use crate::trace::{self, Requirements};
+use crate::trace::{self, Listed, Requirements};
 
 pub(super) fn trace(args: &TraceArgs) -> Result<ExitCode, HarnessError> {
     let requirements = Requirements::load(&args.requirements)?;
     let scenarios = scenario::load_dir(&args.scenarios)?;
     let tests = trace::scan(&args.sources)?;
     let traced = trace::check(&requirements, &scenarios, &tests, &args.sources)?;
+    if let Some(path) = &args.listed {
+        trace::check_listed(&tests, &Listed::load(path)?, &args.sources)?;
+    }
     let io = |what, path: &Path| {
         let path = path.to_owned();
         move |source| HarnessError::Io { what, path, source }

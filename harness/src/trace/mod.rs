@@ -4,13 +4,15 @@
 //! `proves:` lists of the scenarios, and the `/// Proves: REQ-..` lines in the doc comments of
 //! the workspace's tests. [`check`] joins them and enforces the rules: every id is known, every
 //! implemented requirement has a proof, a requirement that is not implemented has none, and every
-//! scenario says what it proves. [`table::render`] prints the result as the guarantees table
+//! scenario says what it proves. [`check_listed`] adds that every test proof is a test cargo built
+//! (`cargo test -- --list`), which source text alone cannot show. [`table::render`] prints the result as the guarantees table
 //! (`docs/guarantees.md`).
 
 mod annotations;
 mod check;
 mod error;
 mod id;
+mod listed;
 mod requirements;
 pub mod table;
 
@@ -20,6 +22,7 @@ mod tests;
 pub use annotations::{TestProof, scan};
 pub use check::{Row, Trace, check, unknown_scenario_ids};
 pub use error::{TraceError, TraceErrors};
+pub use listed::{Listed, check_listed};
 pub use requirements::{Requirement, Requirements, Status};
 
 /// Where the requirements file lives, relative to the workspace.
