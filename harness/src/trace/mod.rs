@@ -5,8 +5,8 @@
 //! the workspace's tests. [`check`] joins them and enforces the rules: every id is known, every
 //! implemented requirement has a proof, a requirement that is not implemented has none, and every
 //! scenario says what it proves. [`check_listed`] adds that every test proof is a test cargo built
-//! (`cargo test -- --list`), which source text alone cannot show. [`table::render`] prints the result as the guarantees table
-//! (`docs/guarantees.md`).
+//! (`cargo test -- --list`), which source text alone cannot show. [`table::render`] prints the
+//! result as the guarantees table (`docs/guarantees.md`).
 
 mod annotations;
 mod check;

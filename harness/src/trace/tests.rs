@@ -293,7 +293,26 @@ fn with_a_run_s_results_the_table_shows_where_each_requirement_s_scenarios_ran()
 }
 
 /// What `cargo test -- --list` prints (both streams) for a few binaries.
-const LISTED: &str = "   Compiling switchyard-harness v0.1.0\n     Running unittests src/lib.rs (target/debug/deps/switchyard_harness-1)\ngolden::tests::equal_bytes: test\ntrace::tests::a_rule: test\n\n2 tests, 0 benchmarks\n     Running tests/traceability.rs (target/debug/deps/traceability-2)\nevery_requirement_is_proven: test\n     Running tests/engine/main.rs (target/debug/deps/engine-3)\nsinks::a_failing_sink: test\n     Running tests/system.rs (target/debug/deps/system-4)\ncoreutils-uutils@ext4: test\n     Running tests/empty.rs (target/debug/deps/empty-5)\n\n0 tests, 0 benchmarks\n     Running benches/matrix.rs (target/debug/deps/matrix-6)\nbench_run: benchmark\n   Doc-tests switchyard\nsrc/lib.rs - doc_proof (line 5): test\n";
+const LISTED: &str = "   Compiling switchyard-harness v0.1.0
+     Running unittests src/lib.rs (target/debug/deps/switchyard_harness-1)
+golden::tests::equal_bytes: test
+trace::tests::a_rule: test
+
+2 tests, 0 benchmarks
+     Running tests/traceability.rs (target/debug/deps/traceability-2)
+every_requirement_is_proven: test
+     Running tests/engine/main.rs (target/debug/deps/engine-3)
+sinks::a_failing_sink: test
+     Running tests/system.rs (target/debug/deps/system-4)
+coreutils-uutils@ext4: test
+     Running tests/empty.rs (target/debug/deps/empty-5)
+
+0 tests, 0 benchmarks
+     Running benches/matrix.rs (target/debug/deps/matrix-6)
+bench_run: benchmark
+   Doc-tests switchyard
+src/lib.rs - doc_proof (line 5): test
+";
 
 fn proof(file: &str, test: &str) -> TestProof {
     TestProof {
