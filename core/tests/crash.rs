@@ -207,6 +207,7 @@ fn stranded_tree(name: &str) -> Sandbox {
 /// When the swap fails after the exchange and putting the original back fails too, the original
 /// stays under the temporary name: apply says so (`E_RESTORE_FAILED`, naming it), keeps the
 /// sidecar that describes it, and a later rollback brings it back, same inode.
+/// Proves: REQ-FAIL1
 #[test]
 fn a_failed_undo_keeps_the_record_of_the_stranded_original() {
     if let Some(dir) = child_role() {
@@ -355,6 +356,7 @@ fn undo_fails_child(dir: PathBuf) {
 
 /// A failed apply whose undo fails too does not report only the first failure: it says the
 /// plan stays partly applied (`E_RESTORE_FAILED`), and a later rollback finishes the undo.
+/// Proves: REQ-FAIL1
 #[test]
 fn an_apply_whose_undo_fails_says_so_and_rollback_finishes_it() {
     if let Some(dir) = child_role() {

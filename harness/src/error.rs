@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use crate::docker::DockerError;
 use crate::fixture::FixtureError;
+use crate::input::ReadError;
 use crate::scenario::ScenarioErrors;
 use crate::trace::TraceErrors;
 use crate::workdir::WorkDirError;
@@ -62,6 +63,16 @@ pub enum HarnessError {
         source: io::Error,
     },
 
+    /// An input file (a golden transcript, a guarantees table) that is not a regular file of
+    /// reasonable size, or could not be read.
+    #[error("cannot {what} {}", path.display())]
+    Input {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: ReadError,
+    },
+
     #[error(
         "golden files without a scenario in {}: {}; remove them, or restore their scenarios",
         dir.display(),
@@ -90,9 +101,10 @@ impl HarnessError {
             HarnessError::Docker(_) => exit::HARNESS,
             HarnessError::Fixture(e) if e.is_prerequisite() => exit::PREREQUISITE,
             HarnessError::WorkDir(e) if e.is_refusal() => exit::PREREQUISITE,
-            HarnessError::Fixture(_) | HarnessError::WorkDir(_) | HarnessError::Io { .. } => {
-                exit::HARNESS
-            }
+            HarnessError::Fixture(_)
+            | HarnessError::WorkDir(_)
+            | HarnessError::Io { .. }
+            | HarnessError::Input { .. } => exit::HARNESS,
             HarnessError::GoldenUpdateInCi | HarnessError::Usage(_) => exit::USAGE,
         }
     }

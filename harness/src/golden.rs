@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
+use crate::input;
+
 /// How many lines of a diff a report shows; the whole transcript is kept in a `.jsonl.bad` file.
 pub const DIFF_LINES_SHOWN: usize = 40;
+
+/// The largest golden file read: the largest transcript is well under 1 MiB, and a file that is
+/// not one (a device, a runaway generator) must not be read into memory whole.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The verdict of one transcript against its golden file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,11 +31,13 @@ pub fn path(dir: &Path, scenario: &str) -> PathBuf {
     dir.join(format!("{scenario}.jsonl"))
 }
 
-/// The golden transcript of `scenario`, or `None` if there is none.
-pub fn read(dir: &Path, scenario: &str) -> io::Result<Option<String>> {
-    match fs::read_to_string(path(dir, scenario)) {
+/// The golden transcript of `scenario`, or `None` if there is none. Read only from a regular
+/// file and up to [`MAX_FILE_BYTES`], so that a FIFO or a device under its name can neither hang
+/// a run nor fill its memory.
+pub fn read(dir: &Path, scenario: &str) -> Result<Option<String>, input::ReadError> {
+    match input::read_text(&path(dir, scenario), MAX_FILE_BYTES) {
         Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -47,8 +55,9 @@ pub fn compare(golden: Option<&str>, actual: &str, golden_name: &str, label: &st
 }
 
 /// The unified diff of two transcripts, with what a terminal would not show made visible:
-/// a carriage return as `\r`, a tab as `\t`, other control characters escaped, and trailing
-/// spaces as `\x20`, so two lines that differ never look the same.
+/// a carriage return as `\r`, a tab as `\t`, other control characters and invisible Unicode
+/// (a BOM, a zero-width or no-break space) escaped, and trailing spaces as `\x20`, so two lines
+/// that differ never look the same.
 pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
     let diff = TextDiff::from_lines(old, new)
         .unified_diff()
@@ -75,6 +84,7 @@ fn visible(line: &str) -> String {
             '\r' => "\\r".to_owned(),
             '\t' => "\\t".to_owned(),
             c if c.is_control() => c.escape_default().to_string(),
+            c if invisible(c) => c.escape_unicode().to_string(),
             c => c.to_string(),
         })
         .collect();
@@ -82,6 +92,50 @@ fn visible(line: &str) -> String {
         shown.push_str("\\x20");
     }
     shown
+}
+
+/// Whether `c` shows as nothing, or as a space it is not: the Unicode format characters
+/// (general category Cf: a BOM, a zero-width space, direction marks), the space separators
+/// other than the ASCII space (Zs: a no-break space, an em space) and the line and paragraph
+/// separators (Zl, Zp). The ranges are those of Unicode 18.0.
+fn invisible(c: char) -> bool {
+    const RANGES: &[(u32, u32)] = &[
+        // Cf
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+        // Zs but the ASCII space
+        (0x00A0, 0x00A0),
+        (0x1680, 0x1680),
+        (0x2000, 0x200A),
+        (0x202F, 0x202F),
+        (0x205F, 0x205F),
+        (0x3000, 0x3000),
+        // Zl, Zp
+        (0x2028, 0x2029),
+    ];
+    let c = u32::from(c);
+    RANGES
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
 /// The golden files of `dir` that no scenario in `scenarios` names, by file name. A missing
@@ -174,6 +228,24 @@ mod tests {
         );
     }
 
+    /// Unicode format characters and spaces other than the ASCII one look like nothing or like
+    /// a space: a BOM, a zero-width space, a no-break space, a line or paragraph separator.
+    #[test]
+    fn invisible_unicode_is_shown_and_visible_unicode_kept() {
+        let golden = "\u{feff}{\"a\":1}\n{\"b\":\"x y\"}\n{\"c\":\"\u{e9}\u{2028}\u{2029}\"}\n";
+        let actual = "{\"a\":1}\n{\"b\":\"x\u{a0}y\u{200b}\"}\n{\"c\":\"\u{e9}\"}\n";
+        let Verdict::Mismatch { diff } = compare(Some(golden), actual, "g", "s@ext4") else {
+            panic!("different bytes matched");
+        };
+        assert!(
+            diff.ends_with(
+                "-\\u{feff}{\"a\":1}\n-{\"b\":\"x y\"}\n-{\"c\":\"\u{e9}\\u{2028}\\u{2029}\"}\n\
+                 +{\"a\":1}\n+{\"b\":\"x\\u{a0}y\\u{200b}\"}\n+{\"c\":\"\u{e9}\"}\n"
+            ),
+            "{diff}"
+        );
+    }
+
     #[test]
     fn golden_files_without_a_scenario_are_found() {
         let dir = std::env::temp_dir().join(format!("fsmatrix-orphans-{}", std::process::id()));
@@ -192,6 +264,68 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found, ["gone.jsonl"]);
         assert_eq!(orphans(&dir, &[]).unwrap(), Vec::<String>::new());
+    }
+
+    /// A fresh directory for one test, removed at the start of its next run.
+    fn test_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("fsmatrix-golden-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Reads the golden of `scenario` on another thread, failing the test instead of hanging it.
+    fn read_within_seconds(dir: &Path, scenario: &str) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (dir, scenario) = (dir.to_owned(), scenario.to_owned());
+        std::thread::spawn(move || {
+            let _ = tx.send(read(&dir, &scenario).map(|_| ()).map_err(|e| e.to_string()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading the golden file hung")
+            .expect_err("a golden file that is not a regular file was read")
+    }
+
+    #[test]
+    fn a_golden_fifo_is_refused_at_once() {
+        let dir = test_dir("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.join("fifo.jsonl"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            read_within_seconds(&dir, "fifo"),
+            "not a regular file (a FIFO)"
+        );
+    }
+
+    #[test]
+    fn a_golden_device_is_refused_at_once() {
+        let dir = test_dir("device");
+        std::os::unix::fs::symlink("/dev/zero", dir.join("zero.jsonl")).unwrap();
+        assert_eq!(
+            read_within_seconds(&dir, "zero"),
+            "not a regular file (a character device)"
+        );
+    }
+
+    #[test]
+    fn a_golden_over_the_size_limit_is_refused_while_reading() {
+        let dir = test_dir("large");
+        // Sparse: no room on the disk is taken for it.
+        fs::File::create(dir.join("large.jsonl"))
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        assert_eq!(
+            read_within_seconds(&dir, "large"),
+            "the file is larger than 16384 KiB"
+        );
     }
 
     #[test]

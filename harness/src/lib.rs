@@ -16,6 +16,7 @@ pub mod error;
 pub mod fixture;
 pub mod fs_kind;
 pub mod golden;
+pub mod input;
 pub mod matrix;
 pub mod procfs;
 pub mod report;

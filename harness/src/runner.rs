@@ -138,20 +138,18 @@ pub fn execute(
 ) -> Executed {
     let started = Instant::now();
     let dir = config.run_dir.trial_dir(id);
+    let room = workdir::FreeSpaceWatch::start(config.run_dir.work_dir());
     let ran = run_child(id, &dir, config, cancel, children);
     // A child that was killed, or died, left its orphans to this process: they would keep the
     // trial's mounts busy.
     children.kill_orphans();
-    let (transcript, mut failure, crash_states) = match ran {
+    let (transcript, failure, crash_states) = match ran {
         Ok(report) => (Some(report.transcript), report.failure, report.crash_states),
         Err(failure) => (None, Some(failure), CrashStates::default()),
     };
-    if let Some(f) = failure.take() {
-        failure = Some(match f.kind {
-            FailureKind::NotRun => f,
-            _ => workdir::blame_a_full_host(config.run_dir.work_dir(), id.fs, f),
-        });
-    }
+    let lowest_free = room.lowest();
+    let mut failure =
+        failure.map(|f| workdir::blame_a_full_host(config.run_dir.work_dir(), lowest_free, f));
     // Whatever the child did, nothing of it may stay mounted or attached. A child that ended
     // normally must have released everything itself; a killed one is swept.
     let leaks = fixture::leaks_under(&dir);

@@ -217,6 +217,131 @@ fn fsmatrix_trace_fails_on_a_test_naming_an_unknown_requirement_and_on_a_stale_t
     );
 }
 
+/// `fsmatrix trace --listed` on the list of one binary cargo built, this one's own: its proofs
+/// pass, and every proof of the workspace that binary does not hold fails, at its place.
+/// Proves: REQ-TR1
+#[test]
+fn fsmatrix_trace_fails_on_a_proof_cargo_did_not_build() {
+    let dir = scratch("trace-listed");
+    let ws = workspace();
+    let own = Command::new(std::env::current_exe().unwrap())
+        .arg("--list")
+        .output()
+        .unwrap();
+    assert!(own.status.success());
+    // Cargo's line before a binary's list, which goes to its own stderr.
+    let listed = dir.join("listed.txt");
+    fs::write(
+        &listed,
+        format!(
+            "     Running tests/traceability.rs (target/debug/deps/traceability)\n{}",
+            String::from_utf8(own.stdout).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fsmatrix"))
+        .arg("trace")
+        .arg("--scenarios")
+        .arg(ws.join("scenarios"))
+        .arg("--requirements")
+        .arg(ws.join(trace::REQUIREMENTS_FILE))
+        .arg("--sources")
+        .arg(&ws)
+        .arg("--listed")
+        .arg(&listed)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let unlisted = |test: &str| format!("`{test}` is not among the tests cargo built");
+    for test in inputs().tests {
+        let file = test.file.to_string_lossy();
+        let ours = file.ends_with("harness/tests/traceability.rs");
+        assert_eq!(
+            stderr.contains(&unlisted(&test.test)),
+            !ours,
+            "{file}: {}",
+            test.test
+        );
+    }
+}
+
+/// `fsmatrix trace` with its requirements file, or the table it checks, a FIFO or a device: a
+/// clear error at once, not a wait for a writer that never comes or a read without end.
+#[test]
+fn fsmatrix_trace_refuses_an_input_that_is_not_a_regular_file_at_once() {
+    let dir = scratch("trace-not-regular");
+    let ws = workspace();
+    let fifo = dir.join("fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let requirements = ws.join(trace::REQUIREMENTS_FILE);
+    let zero = Path::new("/dev/zero");
+    for (table, requirements, refused) in [
+        (None, fifo.as_path(), "not a regular file (a FIFO)"),
+        (None, zero, "not a regular file (a character device)"),
+        (
+            Some(fifo.as_path()),
+            requirements.as_path(),
+            "not a regular file (a FIFO)",
+        ),
+        (
+            Some(zero),
+            requirements.as_path(),
+            "not a regular file (a character device)",
+        ),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fsmatrix"));
+        cmd.arg("trace")
+            .arg("--scenarios")
+            .arg(ws.join("scenarios"))
+            .arg("--sources")
+            .arg(&ws)
+            .arg("--requirements")
+            .arg(requirements);
+        if let Some(table) = table {
+            cmd.arg("--check").arg(table);
+        }
+        let (code, stderr) = within_seconds(cmd);
+        assert_ne!(code, Some(0), "{stderr}");
+        let culprit = table.unwrap_or(requirements);
+        assert!(
+            stderr.contains(&culprit.display().to_string()) && stderr.contains(refused),
+            "expected `{refused}` about {} in:\n{stderr}",
+            culprit.display()
+        );
+    }
+}
+
+/// Runs `cmd` to its end, failing the test (and killing it) if that takes over 60 seconds.
+fn within_seconds(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("fsmatrix hung: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The `.rs` files of the workspace's crates, copied with their layout.
 fn copy_sources(ws: &Path, to: &Path) {
     fn walk(from: &Path, to: &Path) {

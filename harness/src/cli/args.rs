@@ -145,6 +145,10 @@ pub struct TraceArgs {
     /// trials passed, from that run's report (`fsmatrix run --json FILE`).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["check", "write"])]
     pub results: Option<PathBuf>,
+    /// Fail on a test proof that is not among the tests cargo built: FILE holds what
+    /// `cargo test -- --list` printed, both streams (scripts/test makes it).
+    #[arg(long, value_name = "FILE")]
+    pub listed: Option<PathBuf>,
 }
 
 /// Which trials to take.

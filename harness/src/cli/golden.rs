@@ -52,7 +52,7 @@ pub(super) fn update(
             continue;
         }
         let transcript = trials[0].transcript.as_deref().unwrap_or_default();
-        let before = golden::read(golden_dir, scenario).map_err(|source| HarnessError::Io {
+        let before = golden::read(golden_dir, scenario).map_err(|source| HarnessError::Input {
             what: "read",
             path: golden::path(golden_dir, scenario),
             source,

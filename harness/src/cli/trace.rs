@@ -6,15 +6,19 @@ use std::process::ExitCode;
 use super::args::TraceArgs;
 use super::out::{self, outln};
 use crate::error::HarnessError;
+use crate::input;
 use crate::report::json::JsonReport;
 use crate::scenario;
-use crate::trace::{self, Requirements};
+use crate::trace::{self, Listed, Requirements};
 
 pub(super) fn trace(args: &TraceArgs) -> Result<ExitCode, HarnessError> {
     let requirements = Requirements::load(&args.requirements)?;
     let scenarios = scenario::load_dir(&args.scenarios)?;
     let tests = trace::scan(&args.sources)?;
     let traced = trace::check(&requirements, &scenarios, &tests, &args.sources)?;
+    if let Some(path) = &args.listed {
+        trace::check_listed(&tests, &Listed::load(path)?, &args.sources)?;
+    }
     let io = |what, path: &Path| {
         let path = path.to_owned();
         move |source| HarnessError::Io { what, path, source }
@@ -27,8 +31,13 @@ pub(super) fn trace(args: &TraceArgs) -> Result<ExitCode, HarnessError> {
         None => trace::table::render(&traced),
     };
     if let Some(path) = &args.check {
-        let current =
-            std::fs::read_to_string(path).map_err(io("read the guarantees table", path))?;
+        let current = input::read_text(path, trace::MAX_FILE_BYTES).map_err(|source| {
+            HarnessError::Input {
+                what: "read the guarantees table",
+                path: path.clone(),
+                source,
+            }
+        })?;
         if current != table {
             return Err(HarnessError::StaleGuarantees(path.clone()));
         }

@@ -363,4 +363,50 @@ mod tests {
             "{summary}"
         );
     }
+
+    fn id(scenario: &str, fs: FsKind) -> TrialId {
+        TrialId {
+            scenario: scenario.to_owned(),
+            fs,
+        }
+    }
+
+    fn result(id: TrialId, outcome: Outcome) -> TrialResult {
+        TrialResult {
+            id,
+            outcome,
+            duration: Duration::ZERO,
+            crash_states: CrashStates::default(),
+        }
+    }
+
+    /// A selected trial without a result (one a run never got to) is a skip, counted as such
+    /// and apart from the trials a scenario leaves out by declaration.
+    /// Proves: REQ-CI2.1
+    #[test]
+    fn a_selected_trial_without_a_result_counts_as_skipped() {
+        let selected = [
+            id("a", FsKind::Ext4),
+            id("a", FsKind::Xfs),
+            id("b", FsKind::Tmpfs),
+        ];
+        let results = [
+            result(selected[0].clone(), Outcome::Passed),
+            result(
+                selected[1].clone(),
+                Outcome::Failed(Failure::new(FailureKind::Expectation, "differs")),
+            ),
+        ];
+        let scopes = [DeclaredScope {
+            scenario: "b".to_owned(),
+            filesystems: vec![FsKind::Tmpfs],
+            left_out: vec![FsKind::Ext4, FsKind::Xfs],
+            why: "tmpfs alone".to_owned(),
+        }];
+        let summary = Summary::of(&selected, &results, &scopes);
+        assert_eq!(
+            summary.to_string(),
+            "1 passed, 1 failed, 1 skipped; 2 out of scope by declaration"
+        );
+    }
 }

@@ -10,8 +10,11 @@ use super::raw::{EntryNode, Node, Pairs, RawEntry};
 
 /// The longest name of one path component (`NAME_MAX`) and of an xattr name (`XATTR_NAME_MAX`).
 pub(super) const NAME_MAX: usize = 255;
-/// The longest path a system call takes: `PATH_MAX` (4096) less its terminating NUL.
+/// The longest path a system call takes, and so the longest symlink destination: `PATH_MAX`
+/// (4096) less its terminating NUL.
 const PATH_MAX_BYTES: usize = 4095;
+/// The largest xattr value the kernel stores (`XATTR_SIZE_MAX`).
+const XATTR_SIZE_MAX: usize = 65536;
 
 /// The starting tree: every entry complete, no `absent`.
 pub(super) fn tree(
@@ -188,6 +191,16 @@ fn properties(raw: &RawEntry, source: &str) -> Result<PartialEntry, Problem> {
             return Err(Problem::at(
                 &destination.referenced,
                 "a symlink destination must be non-empty text without NUL characters",
+            ));
+        }
+        if destination.value.len() > PATH_MAX_BYTES {
+            return Err(Problem::at(
+                &destination.referenced,
+                format!(
+                    "a symlink destination is {} bytes long, more than {PATH_MAX_BYTES}, the most \
+                     a symlink holds (PATH_MAX less its NUL)",
+                    destination.value.len()
+                ),
             ));
         }
         kinds.push((
@@ -377,16 +390,32 @@ fn xattrs(pairs: &Pairs<Spanned<String>>) -> Result<BTreeMap<String, String>, Pr
     let mut xattrs = BTreeMap::new();
     for (name, value) in &pairs.0 {
         let text = &name.value;
-        if !text.starts_with("user.") || text.len() == "user.".len() {
+        if !text.starts_with("user.") {
             return Err(Problem::at(
                 &name.referenced,
                 format!("xattr `{text}` must be in the `user.` namespace, such as `user.origin`"),
+            ));
+        }
+        if text.len() == "user.".len() {
+            return Err(Problem::at(
+                &name.referenced,
+                format!("xattr `{text}` has no name after its namespace, such as `user.origin`"),
             ));
         }
         if text.len() > NAME_MAX || text.contains('\0') {
             return Err(Problem::at(
                 &name.referenced,
                 format!("xattr `{text}` must be at most 255 bytes, without NUL characters"),
+            ));
+        }
+        if value.value.len() > XATTR_SIZE_MAX {
+            return Err(Problem::at(
+                &value.referenced,
+                format!(
+                    "the value of xattr `{text}` is {} bytes long, more than {XATTR_SIZE_MAX}, the \
+                     most an xattr holds (XATTR_SIZE_MAX)",
+                    value.value.len()
+                ),
             ));
         }
         xattrs.insert(text.clone(), value.value.clone());

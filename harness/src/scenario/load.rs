@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
-use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::entry::NAME_MAX;
@@ -13,6 +11,7 @@ use super::error::{Position, Problem, ScenarioError, ScenarioErrors};
 use super::model::Scenario;
 use super::{parse, validate};
 use crate::fs_kind::FsKind;
+use crate::input::{self, ReadError};
 
 /// The largest scenario file read: scenarios are small, and a file that is not one (a device,
 /// a runaway generator) must not be read into memory whole.
@@ -107,50 +106,17 @@ fn max_name_bytes() -> usize {
     NAME_MAX - ".".len() - fs - ".jsonl.bad".len()
 }
 
-/// The bytes of a regular file, at most [`MAX_FILE_BYTES`] of them. Opened without blocking, so
-/// a FIFO cannot hang the load, and checked to be a regular file (through a symlink too) before
-/// a byte is read; the limit holds while reading, whatever the size said.
+/// The bytes of the scenario file, through the reader every input file goes through.
 fn read_regular(path: &Path) -> Result<Vec<u8>, Problem> {
-    let cannot = |e: std::io::Error| Problem::whole_file(format!("cannot read the file: {e}"));
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(cannot)?;
-    let kind = file.metadata().map_err(cannot)?.file_type();
-    if !kind.is_file() {
-        return Err(Problem::whole_file(format!(
-            "not a regular file ({}): a scenario is a regular file",
-            describe_kind(kind)
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Problem::whole_file(format!(
-            "the file is larger than {} KiB, the limit for a scenario file",
-            MAX_FILE_BYTES / 1024
-        )));
-    }
-    Ok(bytes)
-}
-
-fn describe_kind(kind: fs::FileType) -> &'static str {
-    if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
-    }
+    input::read_bytes(path, MAX_FILE_BYTES).map_err(|e| {
+        Problem::whole_file(match e {
+            ReadError::Io(e) => format!("cannot read the file: {e}"),
+            ReadError::NotRegular { .. } => format!("{e}: a scenario is a regular file"),
+            ReadError::TooLarge { .. } => format!("{e}, the limit for a scenario file"),
+            // Read as bytes: UTF-8 is checked by `utf8`, which says where it breaks.
+            ReadError::NotUtf8 => e.to_string(),
+        })
+    })
 }
 
 /// The scenario name: the file stem, which also names its golden file and its tests.

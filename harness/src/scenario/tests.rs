@@ -802,6 +802,62 @@ fn xattrs_are_user_xattrs() {
     );
 }
 
+/// A symlink holds at most PATH_MAX less its NUL: a longer destination can never be made (in
+/// `tree` or `write`) nor read back (in `check`).
+#[test]
+fn a_symlink_destination_longer_than_path_max() {
+    let fits = "d/".repeat(2047) + "d";
+    assert_eq!(fits.len(), 4095);
+    let long = format!("{fits}d");
+    let fitting = format!(
+        "description: d\npolicy: production\ntree:\n  a: {{ symlink: {fits} }}\nsteps:\n  - apply: {{ link: [ {{ source: b, target: c }} ] }}\n"
+    );
+    load("symlink_fits", &fitting).unwrap();
+    let why = "a symlink destination is 4096 bytes long, more than 4095, the most a symlink holds";
+    assert_fails(
+        "symlink_too_long_tree",
+        &fitting.replace(&fits, &long),
+        4,
+        17,
+        why,
+    );
+    for (place, column) in [("write", 28), ("check", 28)] {
+        assert_fails(
+            &format!("symlink_too_long_{place}"),
+            &format!(
+                "description: d\npolicy: production\nsteps:\n  - apply: {{ link: [ {{ source: b, target: c }} ] }}\n  - {place}: {{ a: {{ symlink: {long} }} }}\n"
+            ),
+            5,
+            column,
+            why,
+        );
+    }
+}
+
+/// An xattr value holds at most 64 KiB (XATTR_SIZE_MAX); a name needs more than its namespace.
+#[test]
+fn an_xattr_value_over_64_kib_and_an_empty_xattr_name() {
+    let fits = "v".repeat(65536);
+    let fitting = format!(
+        "description: d\npolicy: production\ntree:\n  a: {{ file: x, xattrs: {{ user.big: {fits} }} }}\nsteps:\n  - apply: {{ link: [ {{ source: b, target: c }} ] }}\n"
+    );
+    load("xattr_fits", &fitting).unwrap();
+    assert_fails(
+        "xattr_too_large",
+        &fitting.replace(&fits, &format!("{fits}v")),
+        4,
+        37,
+        "the value of xattr `user.big` is 65537 bytes long, more than 65536, the most an xattr holds",
+    );
+    assert_fails(
+        "xattr_without_a_name",
+        &fitting.replace("user.big", "user."),
+        4,
+        27,
+        "xattr `user.` has no name after its namespace, such as `user.origin`",
+    );
+}
+
 #[test]
 fn a_null_is_not_a_missing_key() {
     assert_fails(

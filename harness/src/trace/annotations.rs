@@ -185,7 +185,7 @@ fn ids(list: &str, marker_column: usize) -> Result<Vec<(String, usize)>, (usize,
 
 /// Whether `file` is a test target's own file (directly under a `tests/` directory), whose
 /// `main` runs its tests when the target has `harness = false` (a libtest-mimic suite).
-fn is_test_target(file: &Path) -> bool {
+pub(super) fn is_test_target(file: &Path) -> bool {
     file.parent()
         .and_then(Path::file_name)
         .is_some_and(|dir| dir == "tests")

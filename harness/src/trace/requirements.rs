@@ -1,6 +1,5 @@
 //! The requirements file: each requirement's id, what it guarantees, and whether it holds today.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -8,6 +7,7 @@ use serde_saphyr::{DefaultMessageFormatter, DuplicateKeyPolicy, MessageFormatter
 
 use super::error::{TraceError, TraceErrors};
 use super::id;
+use crate::input;
 use crate::scenario::Position;
 
 /// Whether a requirement holds today, which decides whether it must have a proof.
@@ -63,7 +63,7 @@ impl Requirements {
     /// guarantee for each.
     pub fn load(path: &Path) -> Result<Requirements, TraceErrors> {
         let whole = |message: String| TraceErrors(vec![TraceError::new(path, None, message)]);
-        let text = fs::read_to_string(path)
+        let text = input::read_text(path, super::MAX_FILE_BYTES)
             .map_err(|e| whole(format!("cannot read the requirements file: {e}")))?;
         Requirements::parse(path, &text)
     }

@@ -291,3 +291,86 @@ fn with_a_run_s_results_the_table_shows_where_each_requirement_s_scenarios_ran()
     let page = table::render_with_results(&trace, &results[3..]);
     assert!(page.contains(" | — | not run |\n"), "{page}");
 }
+
+/// What `cargo test -- --list` prints (both streams) for a few binaries.
+const LISTED: &str = "   Compiling switchyard-harness v0.1.0
+     Running unittests src/lib.rs (target/debug/deps/switchyard_harness-1)
+golden::tests::equal_bytes: test
+trace::tests::a_rule: test
+
+2 tests, 0 benchmarks
+     Running tests/traceability.rs (target/debug/deps/traceability-2)
+every_requirement_is_proven: test
+     Running tests/engine/main.rs (target/debug/deps/engine-3)
+sinks::a_failing_sink: test
+     Running tests/system.rs (target/debug/deps/system-4)
+coreutils-uutils@ext4: test
+     Running tests/empty.rs (target/debug/deps/empty-5)
+
+0 tests, 0 benchmarks
+     Running benches/matrix.rs (target/debug/deps/matrix-6)
+bench_run: benchmark
+   Doc-tests switchyard
+src/lib.rs - doc_proof (line 5): test
+";
+
+fn proof(file: &str, test: &str) -> TestProof {
+    TestProof {
+        file: PathBuf::from(file),
+        test: test.to_owned(),
+        proves: vec![RequirementRef {
+            id: "REQ-R2".to_owned(),
+            position: at(3, 5),
+        }],
+    }
+}
+
+/// A proof counts only as a test of a binary cargo built: its path starts with the modules its
+/// file gives it, or, in a crate root, it is a test of the binary built from that very file.
+#[test]
+fn a_proof_is_a_test_cargo_built_and_listed() {
+    let listed = Listed::parse(Path::new("listed.txt"), LISTED);
+    let built = [
+        proof("harness/src/golden.rs", "equal_bytes"),
+        proof("harness/src/trace/tests.rs", "a_rule"),
+        proof(
+            "harness/tests/traceability.rs",
+            "every_requirement_is_proven",
+        ),
+        proof("core/tests/engine/sinks.rs", "a_failing_sink"),
+        proof("harness/tests/system.rs", "main"),
+    ];
+    check_listed(&built, &listed, Path::new(".")).unwrap();
+    let never_built = [
+        // In a file no module declares: never compiled.
+        proof("core/src/orphan_proof.rs", "equal_bytes"),
+        // Under `#[cfg(any())]`, or in a block comment, of a declared file: never listed.
+        proof("harness/src/golden.rs", "never_runs"),
+        // A name the list has, but from another file.
+        proof("harness/src/matrix.rs", "a_rule"),
+        proof("harness/tests/other.rs", "every_requirement_is_proven"),
+        // The `main` of a suite that lists no trial runs none.
+        proof("harness/tests/empty.rs", "main"),
+        // Benchmarks and doc tests are not the test binaries' tests.
+        proof("harness/benches/matrix.rs", "bench_run"),
+        proof("core/src/lib.rs", "doc_proof"),
+        // Outside `src/` and `tests/`: no target builds it.
+        proof("scripts/gate.rs", "equal_bytes"),
+    ];
+    for unbuilt in never_built {
+        let errors =
+            check_listed(std::slice::from_ref(&unbuilt), &listed, Path::new("ws")).expect_err(
+                &format!("{} in {} passes", unbuilt.test, unbuilt.file.display()),
+            );
+        assert_eq!(
+            messages(&errors),
+            [format!(
+                "ws/{}:3:5: `{}` is not among the tests cargo built (listed.txt): a proof must be \
+                 a test that compiles and runs; is its file a declared module, and its test \
+                 outside any `#[cfg]` that is off and any comment?",
+                unbuilt.file.display(),
+                unbuilt.test
+            )]
+        );
+    }
+}

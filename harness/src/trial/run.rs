@@ -447,23 +447,20 @@ impl Steps<'_> {
                     .map_err(expectation(checks::RESULT))?;
                 self.check_answer(step, i, ended.answer.as_ref(), &before)
                     .map_err(expectation(checks::ANSWERS))?;
-                match step {
-                    Step::Apply(_) => {
-                        let bound = lock_bound(&self.scenario.policy);
-                        if let Some(verdict) = lock_wait(&ended.facts, bound, took) {
-                            t.line(&verdict);
-                        }
+                // Apply, rollback and prune each take the lock: one refused for it says
+                // whether it waited its bound first.
+                let bound = lock_bound(&self.scenario.policy);
+                if let Some(verdict) = lock_wait(&ended.facts, bound, took) {
+                    t.line(&verdict);
+                }
+                if let Step::Rollback(_) = step {
+                    let verdicts = self
+                        .prior_inodes
+                        .verdicts(root)
+                        .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
+                    for verdict in &verdicts {
+                        t.line(verdict);
                     }
-                    Step::Rollback(_) => {
-                        let verdicts = self
-                            .prior_inodes
-                            .verdicts(root)
-                            .map_err(|e| harness(&format!("step {n}: reading inodes"), e))?;
-                        for verdict in &verdicts {
-                            t.line(verdict);
-                        }
-                    }
-                    _ => {}
                 }
                 t.snapshot(&self.tree()?);
                 return Ok(ended.reached);

@@ -20,5 +20,5 @@ pub use clean::{Cleaned, Left, Survey};
 pub use dir::{DEFAULT_WORK_DIR, WorkDir};
 pub use error::WorkDirError;
 pub use run_dir::RunDir;
-pub use space::{blame_a_full_host, free_bytes};
+pub use space::{FreeSpaceWatch, blame_a_full_host, free_bytes};
 pub use trial_group::{TRIAL_TOKEN_ENV, TrialGroup, kill_token_carriers};

@@ -9,6 +9,8 @@ mod cli;
 mod docker;
 mod failures;
 mod full;
+mod gates;
+mod inputs;
 mod signals;
 mod strays;
 mod support;
