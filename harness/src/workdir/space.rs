@@ -66,8 +66,11 @@ impl FreeSpaceWatch {
 
 /// `failure` as the machine's fault when the host's work dir was nearly full while the trial
 /// ran (`lowest_free`, from a [`FreeSpaceWatch`]) and the failure is of a kind a full host
-/// causes. A verdict on the engine or the scenario is never reclassified: when the host is full
-/// it may be the engine's answer to that, and the trial's own words say so.
+/// causes. Under a full host the loop device's writes fail, and the filesystem on it answers the
+/// engine with `EIO`: an engine error or a wrong tree is then the host's doing, not a verdict on
+/// the engine (the trial's own words are kept in the message). The threshold is the watched
+/// low point, not an image's nominal size: images are sparse, and a trial with little but
+/// enough room is judged on its own.
 pub fn blame_a_full_host(work_dir: &Path, lowest_free: Option<u64>, failure: Failure) -> Failure {
     match lowest_free {
         Some(free) if free < NEARLY_FULL && may_be_the_hosts(failure.kind) => Failure::new(
@@ -90,15 +93,16 @@ fn may_be_the_hosts(kind: FailureKind) -> bool {
     match kind {
         // A fixture that failed (a mkfs that could not zero its device, a sync of the image
         // that got the loop device's I/O error), a file of the harness's own it could not
-        // write, a child that died writing its report.
-        FailureKind::Harness | FailureKind::Prerequisite | FailureKind::ChildCrashed => true,
-        // Verdicts on what the engine did, or on the run itself.
-        FailureKind::Expectation
+        // write, a child that died writing its report; and the engine's answer to a filesystem
+        // that fails under it, or the tree such a filesystem left.
+        FailureKind::Harness
+        | FailureKind::Prerequisite
+        | FailureKind::ChildCrashed
+        | FailureKind::Expectation
         | FailureKind::CrashSafety
-        | FailureKind::GoldenMismatch
-        | FailureKind::GoldenMissing
-        | FailureKind::TimedOut
-        | FailureKind::NotRun => false,
+        | FailureKind::GoldenMismatch => true,
+        // Nothing written: a golden file absent, a trial that hung or never ran.
+        FailureKind::GoldenMissing | FailureKind::TimedOut | FailureKind::NotRun => false,
     }
 }
 
@@ -114,22 +118,24 @@ mod tests {
             .starts_with("the host's work dir is full: /w had ")
     }
 
+    /// An engine error under a full host (`E_ATOMIC_SWAP ... Input/output error`) is the host's
+    /// doing; with room, or the room unknown, every failure is judged as it is.
     #[test]
-    fn only_a_failure_from_underneath_with_the_host_nearly_full_is_the_hosts() {
+    fn only_a_failure_with_the_host_nearly_full_is_the_hosts() {
         let full = Some(NEARLY_FULL - 1);
         for kind in [
             FailureKind::Harness,
             FailureKind::Prerequisite,
             FailureKind::ChildCrashed,
+            FailureKind::Expectation,
+            FailureKind::CrashSafety,
+            FailureKind::GoldenMismatch,
         ] {
             assert!(blamed(full, kind), "{kind}");
             assert!(!blamed(Some(NEARLY_FULL), kind), "{kind} with room");
             assert!(!blamed(None, kind), "{kind} with the room unknown");
         }
         for kind in [
-            FailureKind::Expectation,
-            FailureKind::CrashSafety,
-            FailureKind::GoldenMismatch,
             FailureKind::GoldenMissing,
             FailureKind::TimedOut,
             FailureKind::NotRun,
