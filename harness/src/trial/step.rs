@@ -27,6 +27,7 @@ use switchyard::{
 
 use super::checks;
 use super::engine::{Layout, apply_plan, engine};
+use super::strays;
 use super::watch::{self, Watched};
 use crate::error::chain;
 use crate::report::{Failure, FailureKind};
@@ -141,7 +142,20 @@ fn emit(event: &StepEvent) {
 
 /// The body of `fsmatrix __step REQUEST`: run the step, report every crash point reached, and
 /// park at the stop point if there is one.
+///
+/// What the step's health checks leave running (a process put in the background) is adopted
+/// and killed when the step ends: the tracer follows every process the engine starts and ends
+/// only with the last of them, so a leftover would hold the trial until its timeout. A step
+/// killed at a crash point leaves them to the trial child, which kills them before it releases
+/// its filesystems.
 pub fn step_child(request: &Path) -> Result<(), String> {
+    strays::adopt_orphans().map_err(|e| format!("adopting the step's orphans: {e}"))?;
+    let result = run_step(request);
+    strays::kill_strays();
+    result
+}
+
+fn run_step(request: &Path) -> Result<(), String> {
     let text =
         std::fs::read_to_string(request).map_err(|e| format!("{}: {e}", request.display()))?;
     let req: StepRequest = serde_json::from_str(&text).map_err(|e| e.to_string())?;
