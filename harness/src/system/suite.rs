@@ -58,7 +58,8 @@ pub fn reinstall(
 
 fn reinstall_on(root: &Path, cached: &Path, switchyard: &Path) -> Result<(), SystemError> {
     let sy = copy_root(root, cached, switchyard)?;
-    sy(&["apply", "--commit", "--from", UUTILS_LINKS], 0)?;
+    let applied = sy(&["apply", "--commit", "--from", UUTILS_LINKS], 0)?;
+    let switched = applied["changed"].as_u64().unwrap_or(0) as usize;
     in_root(
         root,
         "apt-get install --reinstall --yes --no-download -o Dpkg::Use-Pty=0 coreutils",
@@ -68,7 +69,48 @@ fn reinstall_on(root: &Path, cached: &Path, switchyard: &Path) -> Result<(), Sys
     check(
         verified.is_empty(),
         format!("the reinstalled files were not kept: dpkg --verify says {verified:?}"),
+    )?;
+    // Every original is still kept beside its sidecar, and status says what rollback found.
+    let kept = kept_backups(root)?;
+    check(
+        kept == switched && switched > 0,
+        format!(
+            "{kept} originals kept as backups after the refused rollback, of {switched} switched"
+        ),
+    )?;
+    let status = sy(&["status"], 0)?;
+    let states: Vec<&str> = status["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["state"].as_str())
+        .collect();
+    check(
+        states.len() == switched && states.iter().all(|s| *s == "drifted"),
+        format!("status after the reinstall is not drifted for every target: {states:?}"),
     )
+}
+
+/// How many of the engine's backups (`.NAME.switchyard.N.bak`) `usr/bin` and `usr/sbin` hold.
+fn kept_backups(root: &Path) -> Result<usize, SystemError> {
+    let mut kept = 0;
+    for dir in ["usr/bin", "usr/sbin"] {
+        let path = root.join(dir);
+        let entries = std::fs::read_dir(&path).map_err(|source| SystemError::Io {
+            what: "cannot list",
+            path: path.clone(),
+            source,
+        })?;
+        kept += entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                switchyard::EngineName::parse(&name)
+                    .is_some_and(|n| n.file == switchyard::EngineFile::Backup)
+            })
+            .count();
+    }
+    Ok(kept)
 }
 
 /// Copies the cached root to `root`; returns a runner of `switchyard --root ROOT --json ...`
