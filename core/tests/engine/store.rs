@@ -10,7 +10,7 @@ use switchyard::{
     store_dir_for_root,
 };
 
-use crate::support::{Sandbox, commit, roll_back, set_xattr, user_xattrs};
+use crate::support::{Sandbox, Snapshot, commit, roll_back, set_xattr, user_xattrs};
 
 /// A tmpfs mounted for one test; unmounted when dropped.
 pub(crate) struct Tmpfs(pub(crate) PathBuf);
@@ -64,6 +64,24 @@ fn engine(store: &Path, allow_degraded: bool) -> Switchyard {
     })
 }
 
+/// The store's copy of the tree's `usr/bin`.
+fn store_bin(sb: &Sandbox, store: &Tmpfs) -> PathBuf {
+    store_dir_for_root(&store.0, &sb.root)
+        .unwrap()
+        .join("usr/bin")
+}
+
+/// Across filesystems the restored `usr/bin/ls` is a copy: everything but the inode number
+/// matches what was there before.
+fn assert_restored_as_a_copy(sb: &Sandbox, before: &Snapshot) {
+    let mut after = sb.snapshot();
+    let mut expected = before.clone();
+    for snap in [&mut after, &mut expected] {
+        snap.get_mut("usr/bin/ls").unwrap().ino = 0;
+    }
+    assert_eq!(after, expected);
+}
+
 /// Proves: REQ-F1, REQ-C6
 #[test]
 fn a_store_on_another_filesystem_degrades_to_a_copy_and_restores_exactly() {
@@ -108,13 +126,7 @@ fn a_store_on_another_filesystem_degrades_to_a_copy_and_restores_exactly() {
         .find(|f| f.stage == Stage::Rollback)
         .unwrap();
     assert_eq!(rolled.degraded, Some(true));
-    // Across filesystems the restored file is a copy: everything but the inode number matches.
-    let mut after = sb.snapshot();
-    let mut expected = before.clone();
-    for snap in [&mut after, &mut expected] {
-        snap.get_mut("usr/bin/ls").unwrap().ino = 0;
-    }
-    assert_eq!(after, expected);
+    assert_restored_as_a_copy(&sb, &before);
     assert!(!copy.exists(), "the store copy was consumed by the restore");
 }
 
@@ -224,12 +236,7 @@ fn a_file_in_the_way_of_the_copy_back_is_refused() {
     fs::write(&in_the_way, "GNU").unwrap();
     fs::set_permissions(&in_the_way, fs::Permissions::from_mode(0o600)).unwrap();
     roll_back(&engine, &plan);
-    let mut after = sb.snapshot();
-    let mut expected = before;
-    for snap in [&mut after, &mut expected] {
-        snap.get_mut("usr/bin/ls").unwrap().ino = 0;
-    }
-    assert_eq!(after, expected);
+    assert_restored_as_a_copy(&sb, &before);
 }
 
 /// After a rollback from a store on another filesystem, pruning its generation removes only
@@ -246,9 +253,7 @@ fn prune_keeps_a_file_under_the_name_of_a_copy() {
             roll_back(&engine, &plan);
         }
         let dir = if in_store {
-            store_dir_for_root(&store.0, &sb.root)
-                .unwrap()
-                .join("usr/bin")
+            store_bin(&sb, &store)
         } else {
             sb.path("usr/bin")
         };
@@ -279,9 +284,7 @@ fn rollback_removes_the_partial_copy_an_interrupted_apply_left_in_the_store() {
     commit(&engine, &plan);
     // The state of that stop, made from the committed one: the prior object beside the target,
     // a 0600 prefix of it in the store instead of the finished copy.
-    let ours = store_dir_for_root(&store.0, &sb.root)
-        .unwrap()
-        .join("usr/bin");
+    let ours = store_bin(&sb, &store);
     let temp = sb.path("usr/bin/.ls.switchyard.1.tmp");
     fs::copy(ours.join(".ls.switchyard.1.bak"), &temp).unwrap();
     chown(&temp, Some(1000), Some(1000)).unwrap();
@@ -294,12 +297,7 @@ fn rollback_removes_the_partial_copy_an_interrupted_apply_left_in_the_store() {
 
     roll_back(&engine, &plan);
     assert!(!partial.exists(), "the partial copy was left in the store");
-    let mut after = sb.snapshot();
-    let mut expected = before;
-    for snap in [&mut after, &mut expected] {
-        snap.get_mut("usr/bin/ls").unwrap().ino = 0;
-    }
-    assert_eq!(after, expected);
+    assert_restored_as_a_copy(&sb, &before);
 }
 
 /// A file of someone else's in the root's directory of the store is named by where it is: its
@@ -358,9 +356,7 @@ fn the_original_left_in_place_by_a_power_cut_during_a_copying_apply_is_the_prior
         "the original inode was replaced by the store's copy"
     );
     assert_eq!(sb.snapshot_without_sidecars(), before);
-    let store_bin = store_dir_for_root(&store.0, &sb.root)
-        .unwrap()
-        .join("usr/bin");
+    let store_bin = store_bin(&sb, &store);
     assert!(
         !store_bin.join(".ls.switchyard.1.bak").exists(),
         "the store's copy of a target that is its prior object again was kept"
@@ -389,9 +385,7 @@ fn an_equal_reinstall_without_the_originals_xattrs_is_drift_and_the_copy_is_kept
         )
         .unwrap_err();
     assert_eq!(err.id(), ErrorId::Drift, "{err}");
-    let store_bin = store_dir_for_root(&store.0, &sb.root)
-        .unwrap()
-        .join("usr/bin");
+    let store_bin = store_bin(&sb, &store);
     assert_eq!(
         user_xattrs(&store_bin.join(".ls.switchyard.1.bak")).get("user.origin"),
         Some(&b"gnu".to_vec()),
